@@ -1,0 +1,119 @@
+# kvmigrate - move a service's metadata from PostgreSQL tables into LMDB.
+#
+#   make            build build/kvmigrate and build/libkvmigrate.a
+#   make check      build, run every test, then again under ASan+UBSan,
+#                   then a short fuzz run (starts its own PostgreSQL)
+#   make demo       start a throwaway PostgreSQL and run the tool on it
+#   make fuzz       run the export-reader fuzzer for FUZZ_SECONDS (600)
+#   make deps       install missing Debian packages (run by every target)
+#
+# Variables: BUILD (output directory, default build), SANITIZE=1 (build
+# with AddressSanitizer + UndefinedBehaviorSanitizer), CC, CFLAGS, PREFIX.
+
+VERSION    := 0.1.0
+BUILD      ?= build
+SANITIZE   ?= 0
+CC         ?= cc
+FUZZ_CC    ?= clang
+FUZZ_SECONDS       ?= 600
+FUZZ_CHECK_SECONDS ?= 20
+
+# Evaluated when a recipe runs, i.e. after the deps step: a fresh machine
+# has no pkg-config files when make reads this file.
+MSGPACK_PC  = $(shell pkg-config --exists msgpack-c && echo msgpack-c || echo msgpack)
+PKGS        = libpq lmdb libzstd $(MSGPACK_PC)
+PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS    = $(shell pkg-config --libs $(PKGS))
+TEST_LIBS   = $(shell pkg-config --libs cmocka)
+
+WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+              -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+CFLAGS     ?= -O2 -g
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=all
+ifeq ($(SANITIZE),1)
+CFLAGS     += $(SAN_FLAGS)
+LDFLAGS    += $(SAN_FLAGS)
+endif
+ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -DKVM_VERSION='"$(VERSION)"' \
+              -Iinclude -Iformat -Ilib $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+
+LIB_SRCS   := $(sort $(wildcard lib/*.c format/*.c pkg-migrators/*.c))
+CMD_SRCS   := $(sort $(wildcard cmd/kvmigrate/*.c))
+TEST_SRCS  := $(sort $(wildcard tests/test_*.c))
+TOOL_SRCS  := $(sort $(wildcard tests/tools/*.c))
+TESTLIB_SRCS := tests/kvmt.c
+
+LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CMD_OBJS   := $(CMD_SRCS:%.c=$(BUILD)/obj/%.o)
+TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
+LIB        := $(BUILD)/libkvmigrate.a
+BIN        := $(BUILD)/kvmigrate
+
+.PHONY: all deps tests check check-suite check-asan fuzz fuzz-check demo clean
+
+all: deps $(BIN) $(LIB)
+
+deps:
+	@sh tests/tools/deps.sh
+
+$(BUILD)/obj/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(CMD_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJS) $(LIB) $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJS) $(LIB) $(PKG_LIBS) $(TEST_LIBS)
+
+$(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+
+tests: all $(TEST_BINS) $(TOOL_BINS)
+
+# One suite: every cmocka binary and every end-to-end script of $(BUILD),
+# inside one throwaway PostgreSQL cluster.
+check-suite: tests
+	sh tests/tools/pg-harness.sh run -- sh tests/run.sh $(BUILD)
+
+check-asan:
+	$(MAKE) BUILD=build/asan SANITIZE=1 check-suite
+
+check: deps
+	$(MAKE) check-suite
+	$(MAKE) check-asan
+	$(MAKE) fuzz-check
+	@echo "make check: all suites passed"
+
+# The fuzzer is built with clang's libFuzzer, separately from $(BUILD).
+FUZZ_BIN := build/fuzz/fuzz_reader
+FUZZ_LIB_SRCS := $(filter format/% lib/error.c,$(LIB_SRCS))
+$(FUZZ_BIN): tests/fuzz/fuzz_reader.c $(FUZZ_LIB_SRCS) | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -DKVM_VERSION='"$(VERSION)"' -Iinclude \
+	  -Iformat -Ilib -g -O1 -fsanitize=fuzzer,address,undefined \
+	  $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+fuzz-check: $(FUZZ_BIN)
+	sh tests/tools/fuzz.sh $(FUZZ_BIN) $(FUZZ_CHECK_SECONDS)
+
+fuzz: $(FUZZ_BIN)
+	sh tests/tools/fuzz.sh $(FUZZ_BIN) $(FUZZ_SECONDS)
+
+demo: all
+	sh tests/tools/demo.sh $(BIN)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

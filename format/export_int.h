@@ -1,0 +1,37 @@
+/*
+ * export_int.h - what the export writer and reader share inside format/.
+ *
+ * Not installed, not part of the API: the end index layout and the
+ * package-name rule, kept in one place so writer and reader cannot drift.
+ */
+#ifndef KVM_EXPORT_INT_H
+#define KVM_EXPORT_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The end index: a zstd skippable frame of 24 bytes (export-format.md, 5). */
+#define KVM_EXPORT_INDEX_SIZE   24
+#define KVM_EXPORT_INDEX_MAGIC  0x184D2A5Eu
+#define KVM_EXPORT_INDEX_TAG    "KVMGEND1"
+
+/* Largest header, section or end map, encoded: 256 sections of 4 short
+ * fields fit with room to spare, and no map may make the reader allocate
+ * more than this. */
+#define KVM_EXPORT_MAX_MAP_BYTES (256u << 10)
+/* Most keys in one map and deepest nesting of a value the reader skips. */
+#define KVM_EXPORT_MAX_MAP_KEYS  32
+#define KVM_EXPORT_MAX_DEPTH     8
+
+/* Write the 24-byte end index that points at @end_frame_offset. */
+void kvm_export_index_encode(uint8_t out[KVM_EXPORT_INDEX_SIZE],
+                             uint64_t end_frame_offset);
+
+/* 1 when @buf is a valid end index; its offset goes to *end_frame_offset. */
+int kvm_export_index_decode(const uint8_t buf[KVM_EXPORT_INDEX_SIZE],
+                            uint64_t *end_frame_offset);
+
+/* 1 when @name (of @len bytes) is a valid package name: [a-z0-9_-]{1,64}. */
+int kvm_export_package_name_ok(const char *name, size_t len);
+
+#endif /* KVM_EXPORT_INT_H */

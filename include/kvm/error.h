@@ -1,0 +1,114 @@
+/*
+ * kvm/error.h - the one error vocabulary of libkvmigrate.
+ *
+ * Every library call that can fail returns an int:
+ *
+ *   0         success;
+ *   > 0       an errno value, passed through where the cause is the
+ *             operating system (ENOENT, ENOSPC, EACCES, ...), as LMDB does;
+ *   < 0       one of the KVM_E* codes below.
+ *
+ * and fills a caller-owned struct kvm_error with the same code and a
+ * one-line message that names the subject (file, table, row key, version):
+ *
+ *   cannot read 'export.kvm': zstd frame 3 at offset 1048601: checksum mismatch
+ *
+ * Messages are lowercase, carry no trailing period and no newline.  The
+ * library never prints and never exits; only cmd/ talks to the terminal.
+ *
+ * The numeric values are pinned: they may appear in scripts and JSON
+ * output.  New codes get new numbers; an existing number never changes
+ * meaning.  Ranges: -1..-99 general, -100..-199 export file,
+ * -200..-299 database, -300..-399 KV store, -400..-499 migration state.
+ */
+#ifndef KVM_ERROR_H
+#define KVM_ERROR_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Library error codes (negative).  See kvm_strerror() for the text. */
+enum kvm_errcode {
+	KVM_OK = 0,
+
+	/* general */
+	/** An argument to a library call is invalid (a bug in the caller). */
+	KVM_EINVAL = -1,
+	/** Memory could not be allocated. */
+	KVM_ENOMEM = -2,
+	/** A call was made in the wrong order (write after finish, ...). */
+	KVM_ESTATE = -3,
+	/** An internal consistency check failed (a bug in kvmigrate). */
+	KVM_EINTERNAL = -4,
+	/** Not an error: the end of a sequence was reached (for example
+	 *  kvm_export_reader_next() after the verified trailer). */
+	KVM_END = -5,
+
+	/* export file */
+	/** The file is not a kvmigrate export (wrong zstd or header magic). */
+	KVM_ENOTEXPORT = -100,
+	/** The export's format version is not one this build reads. */
+	KVM_EVERSION = -101,
+	/** The file ends before its trailer: truncated. */
+	KVM_ETRUNCATED = -102,
+	/** The bytes are damaged: zstd frame or checksum error, bad msgpack,
+	 *  a malformed header, section or trailer. */
+	KVM_ECORRUPT = -103,
+	/** A section or file digest does not match the bytes read. */
+	KVM_EDIGEST = -104,
+	/** A trailer's record or byte count does not match what was read. */
+	KVM_ECOUNT = -105,
+	/** A declared length exceeds the reader's configured cap. */
+	KVM_ELIMIT = -106,
+	/** There are bytes after the end of the export. */
+	KVM_ETRAILING = -107,
+};
+
+/** Longest message kept in a struct kvm_error, including the NUL. */
+#define KVM_ERROR_MSG_MAX 1024
+
+/**
+ * Error details filled by a failing library call.
+ *
+ * Owned by the caller, usually on its stack; the library only writes
+ * into it.  On success a call leaves it untouched.
+ */
+struct kvm_error {
+	int  code;                     /**< same value the call returned */
+	char msg[KVM_ERROR_MSG_MAX];   /**< one line, NUL-terminated */
+};
+
+/**
+ * Text for a code: kvm_errcode values, or strerror() for errno values.
+ *
+ * @return a static string; never NULL.
+ */
+const char *kvm_strerror(int code);
+
+/**
+ * Fill @err with @code and a printf-style message (truncated to fit).
+ *
+ * @err may be NULL (the call then does nothing).
+ * @return @code, so that callers can write `return kvm_error_set(...)`.
+ */
+int kvm_error_set(struct kvm_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/**
+ * Put context in front of an existing message: "ctx: old message".
+ *
+ * Used when a failure propagates upward (habit: context is added on the
+ * way up, never printed on the way).  @err may be NULL.
+ * @return err->code (or KVM_EINVAL when @err is NULL).
+ */
+int kvm_error_prefix(struct kvm_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KVM_ERROR_H */

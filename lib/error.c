@@ -1,0 +1,68 @@
+/*
+ * error.c - kvm_strerror() and the helpers that fill a struct kvm_error.
+ *
+ * Messages are built once, at the point of failure, and prefixed with
+ * context on the way up (kvm_error_prefix), so the caller that finally
+ * prints sees one line that names every subject involved.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kvm/error.h"
+
+const char *kvm_strerror(int code)
+{
+	switch (code) {
+	case KVM_OK:         return "success";
+	case KVM_EINVAL:     return "invalid argument";
+	case KVM_ENOMEM:     return "out of memory";
+	case KVM_ESTATE:     return "call out of order";
+	case KVM_EINTERNAL:  return "internal error";
+	case KVM_END:        return "end of data";
+	case KVM_ENOTEXPORT: return "not a kvmigrate export file";
+	case KVM_EVERSION:   return "unsupported export format version";
+	case KVM_ETRUNCATED: return "export file truncated";
+	case KVM_ECORRUPT:   return "export file corrupt";
+	case KVM_EDIGEST:    return "export digest mismatch";
+	case KVM_ECOUNT:     return "export count mismatch";
+	case KVM_ELIMIT:     return "export length exceeds a limit";
+	case KVM_ETRAILING:  return "trailing data after the export";
+	}
+	if (code > 0)
+		return strerror(code);
+	return "unknown error";
+}
+
+int kvm_error_set(struct kvm_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return code;
+	err->code = code;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int kvm_error_prefix(struct kvm_error *err, const char *fmt, ...)
+{
+	char ctx[KVM_ERROR_MSG_MAX];
+	char old[KVM_ERROR_MSG_MAX];
+	va_list ap;
+
+	if (err == NULL)
+		return KVM_EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	memcpy(old, err->msg, sizeof(old));
+	old[sizeof(old) - 1] = '\0';
+	/* A message too long for the buffer keeps its beginning: the
+	 * context, which says where the failure was. */
+	if (snprintf(err->msg, sizeof(err->msg), "%s: %s", ctx, old) < 0)
+		err->msg[0] = '\0';
+	return err->code;
+}
