@@ -1,0 +1,180 @@
+/*
+ * test_format_golden.c - the committed golden files in testdata/.
+ *
+ * testdata/good/NAME.kvm must read back to exactly the records listed in
+ * NAME.records (written by an independent implementation of the format,
+ * tests/tools/kvmexport.py).  testdata/broken/NAME.kvm must be rejected
+ * with the error code named on line 1 of NAME.expect and a one-line
+ * message that names the file and contains line 2 of NAME.expect; it is
+ * read both from its file and from memory.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvm/export.h"
+#include "kvmt.h"
+
+static const struct {
+	const char *name;
+	int code;
+} CODES[] = {
+	{ "KVM_ENOTEXPORT", KVM_ENOTEXPORT }, { "KVM_EVERSION", KVM_EVERSION },
+	{ "KVM_ETRUNCATED", KVM_ETRUNCATED }, { "KVM_ECORRUPT", KVM_ECORRUPT },
+	{ "KVM_EDIGEST", KVM_EDIGEST },       { "KVM_ECOUNT", KVM_ECOUNT },
+	{ "KVM_ELIMIT", KVM_ELIMIT },         { "KVM_ETRAILING", KVM_ETRAILING },
+};
+
+static int code_of(const char *name)
+{
+	for (size_t i = 0; i < sizeof(CODES) / sizeof(CODES[0]); i++)
+		if (strcmp(CODES[i].name, name) == 0)
+			return CODES[i].code;
+	fail_msg("unknown error code name '%s'", name);
+	return 0;
+}
+
+/* Read a whole export; returns its result, the records as dump lines. */
+static int read_all(kvm_export_reader *r, FILE *lines, struct kvm_error *err)
+{
+	struct kvm_export_record rec;
+	int rc;
+
+	while ((rc = kvm_export_reader_next(r, &rec, err)) == 0) {
+		const uint8_t *parts[3] = { rec.partition, rec.key, rec.value };
+		size_t lens[3] = { rec.partition_len, rec.key_len, rec.value_len };
+
+		fprintf(lines, "%zu", rec.section);
+		for (int i = 0; i < 3; i++) {
+			fputc(' ', lines);
+			if (lens[i] == 0)
+				fputc('-', lines);
+			for (size_t j = 0; j < lens[i]; j++)
+				fprintf(lines, "%02x", parts[i][j]);
+		}
+		fputc('\n', lines);
+	}
+	return rc == KVM_END ? 0 : rc;
+}
+
+static char **list(const char *dir, const char *suffix, size_t *n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **names = NULL;
+
+	*n = 0;
+	if (d == NULL)
+		fail_msg("cannot open '%s': run the tests from the repository root", dir);
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name), s = strlen(suffix);
+
+		if (l > s && strcmp(e->d_name + l - s, suffix) == 0) {
+			names = realloc(names, (*n + 1) * sizeof(*names));
+			assert_non_null(names);
+			names[(*n)++] = strndup(e->d_name, l - s);
+		}
+	}
+	closedir(d);
+	return names;
+}
+
+static void test_format_golden__good_files_read_back_exactly(void **state)
+{
+	size_t n;
+	char **names = list("testdata/good", ".kvm", &n);
+	(void)state;
+
+	assert_true(n >= 3);
+	for (size_t i = 0; i < n; i++) {
+		char path[512], want_path[512];
+		struct kvm_error err = { 0 };
+		kvm_export_reader *r;
+		char *got = NULL, *want;
+		size_t got_n = 0, want_n;
+		FILE *f = open_memstream(&got, &got_n);
+
+		snprintf(path, sizeof(path), "testdata/good/%s.kvm", names[i]);
+		snprintf(want_path, sizeof(want_path), "testdata/good/%s.records", names[i]);
+		if (kvm_export_reader_open(&r, path, NULL, &err) != 0 ||
+		    read_all(r, f, &err) != 0)
+			fail_msg("%s: %s", path, err.msg);
+		fclose(f);
+		kvm_export_reader_close(r);
+		want = kvmt_read_file(want_path, &want_n);
+		assert_int_equal(got_n, want_n);
+		assert_memory_equal(got, want, want_n);
+		free(got);
+		free(want);
+		free(names[i]);
+	}
+	free(names);
+}
+
+static void check_broken(const char *name, int from_memory)
+{
+	char path[512], expect_path[512], codename[64], substring[256];
+	struct kvm_error err = { 0 };
+	kvm_export_reader *r = NULL;
+	char *expect, *data = NULL;
+	size_t expect_n, data_n;
+	FILE *sink = fopen("/dev/null", "w");
+	int rc;
+
+	snprintf(path, sizeof(path), "testdata/broken/%s.kvm", name);
+	snprintf(expect_path, sizeof(expect_path), "testdata/broken/%s.expect", name);
+	expect = kvmt_read_file(expect_path, &expect_n);
+	assert_non_null(expect);
+	if (sscanf(expect, "%63[^\n]\n%255[^\n]", codename, substring) != 2)
+		fail_msg("%s: expected two lines", expect_path);
+	if (from_memory) {
+		data = kvmt_read_file(path, &data_n);
+		rc = kvm_export_reader_open_mem(&r, data, data_n, path, NULL, &err);
+	} else {
+		rc = kvm_export_reader_open(&r, path, NULL, &err);
+	}
+	if (rc == 0)
+		rc = read_all(r, sink, &err);
+	kvm_export_reader_close(r);
+	fclose(sink);
+	if (rc != code_of(codename))
+		fail_msg("%s: got %d (%s), expected %s", path, rc, err.msg, codename);
+	if (strstr(err.msg, substring) == NULL || strstr(err.msg, path) == NULL ||
+	    strchr(err.msg, '\n') != NULL)
+		fail_msg("%s: message '%s' lacks '%s' or the file name", path, err.msg,
+		         substring);
+	free(expect);
+	free(data);
+}
+
+static void test_format_golden__broken_files_are_rejected(void **state)
+{
+	size_t n;
+	char **names = list("testdata/broken", ".kvm", &n);
+	(void)state;
+
+	assert_true(n >= 10);
+	for (size_t i = 0; i < n; i++) {
+		check_broken(names[i], 0);
+		check_broken(names[i], 1);
+		free(names[i]);
+	}
+	free(names);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_format_golden__good_files_read_back_exactly),
+		cmocka_unit_test(test_format_golden__broken_files_are_rejected),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
