@@ -492,9 +492,6 @@ static int measure(kvm_export_reader *r, size_t off, int depth, size_t *size,
 	size_t pos;
 	uint8_t b;
 
-	if (depth > KVM_EXPORT_MAX_DEPTH)
-		return fail(r, KVM_ELIMIT, "%s nests deeper than %d levels", what,
-		            KVM_EXPORT_MAX_DEPTH);
 	if (need(r, off + 1, what) != 0)
 		return r->fail.code;
 	b = r->buf[r->start + off];
@@ -519,6 +516,19 @@ static int measure(kvm_export_reader *r, size_t off, int depth, size_t *size,
 	} else if (h.kind == 2 || h.kind == 3) {
 		count = b & 0x0f;
 	}
+	/* The caps of export-format.md, section 7, on every value of a map. */
+	if ((h.kind == 2 || h.kind == 3) && depth > KVM_EXPORT_MAX_DEPTH)
+		return fail(r, KVM_ELIMIT, "%s nests deeper than %d levels", what,
+		            KVM_EXPORT_MAX_DEPTH);
+	if (h.kind == 1 && body > KVM_EXPORT_MAX_STRING)
+		return fail(r, KVM_ELIMIT, "%s holds a string of %" PRIu64 " bytes, which "
+		            "exceeds the limit of %d", what, body, KVM_EXPORT_MAX_STRING);
+	if (h.kind == 2 && count > KVM_EXPORT_MAX_PACKAGES)
+		return fail(r, KVM_ELIMIT, "%s holds an array of %" PRIu64 " items, which "
+		            "exceeds the limit of %d", what, count, KVM_EXPORT_MAX_PACKAGES);
+	if (h.kind == 3 && count > KVM_EXPORT_MAX_MAP_KEYS)
+		return fail(r, KVM_ELIMIT, "%s holds a map of %" PRIu64 " keys, which "
+		            "exceeds the limit of %d", what, count, KVM_EXPORT_MAX_MAP_KEYS);
 	if (h.kind == 3)
 		count *= 2;
 	pos = off + h.head;
@@ -953,10 +963,20 @@ static int read_section_map(kvm_export_reader *r, size_t size,
 
 	if (require(r, f, F_PACKAGE | F_INDEX, "a section map") != 0)
 		return r->fail.code;
-	if (!key_is(f->package, f->package_len, want) || f->index != r->cur)
-		return fail(r, KVM_ECORRUPT, "section '%.*s' (index %" PRIu64 ") where "
-		            "section '%s' (index %zu) was expected, at stream offset %" PRIu64,
-		            (int)f->package_len, f->package, f->index, want, r->cur, r->d_pos);
+	if (!key_is(f->package, f->package_len, want) || f->index != r->cur) {
+		int known = 0;
+
+		for (size_t i = 0; i < r->header.npackages; i++)
+			known |= key_is(f->package, f->package_len, r->packages[i]);
+		if (!known)
+			return fail(r, KVM_ECORRUPT, "a section of unknown package '%.*s' (not "
+			            "in the header) at stream offset %" PRIu64,
+			            (int)f->package_len, f->package, r->d_pos);
+		return fail(r, KVM_ECORRUPT, "sections out of order: section '%.*s' (index %"
+		            PRIu64 ") where section '%s' (index %zu) was expected, at stream "
+		            "offset %" PRIu64, (int)f->package_len, f->package, f->index,
+		            want, r->cur, r->d_pos);
+	}
 	kvm_xxh64_update(&r->file_hash, r->buf + r->start, size);
 	kvm_xxh64_init(&r->sec_hash, 0);
 	consume(r, size);
@@ -964,21 +984,23 @@ static int read_section_map(kvm_export_reader *r, size_t size,
 	return 0;
 }
 
-/* Compare one trailer's counts with what was read. */
-static int check_counts(kvm_export_reader *r, const char *where,
+/* Compare one trailer's counts with what was read; @kind is "" for a
+ * section's counts, "file " for the file totals. */
+static int check_counts(kvm_export_reader *r, const char *where, const char *kind,
                         const struct kvm_export_section_info *got,
                         uint64_t records, uint64_t bytes, uint64_t digest)
 {
 	if (records != got->records)
-		return fail(r, KVM_ECOUNT, "%s: record count mismatch: the trailer says %"
-		            PRIu64 ", the file holds %" PRIu64, where, records, got->records);
+		return fail(r, KVM_ECOUNT, "%s: %srecord count mismatch: the trailer says %"
+		            PRIu64 ", the file holds %" PRIu64, where, kind, records,
+		            got->records);
 	if (bytes != got->bytes)
-		return fail(r, KVM_ECOUNT, "%s: byte count mismatch: the trailer says %"
-		            PRIu64 ", the file holds %" PRIu64, where, bytes, got->bytes);
+		return fail(r, KVM_ECOUNT, "%s: %sbyte count mismatch: the trailer says %"
+		            PRIu64 ", the file holds %" PRIu64, where, kind, bytes, got->bytes);
 	if (digest != got->digest)
-		return fail(r, KVM_EDIGEST, "%s: digest mismatch: the trailer says %016"
-		            PRIx64 ", the records hash to %016" PRIx64, where, digest,
-		            got->digest);
+		return fail(r, KVM_EDIGEST, "%s: %sdigest mismatch: the trailer says %016"
+		            PRIx64 ", the bytes read hash to %016" PRIx64, where, kind,
+		            digest, got->digest);
 	return 0;
 }
 
@@ -995,7 +1017,7 @@ static int read_section_end(kvm_export_reader *r, size_t size, const struct fiel
 		            g->package, (int)f->package_len, f->package);
 	g->digest = kvm_xxh64_digest(&r->sec_hash);
 	snprintf(where, sizeof(where), "section '%s'", g->package);
-	if (check_counts(r, where, g, f->records, f->bytes, f->digest) != 0)
+	if (check_counts(r, where, "", g, f->records, f->bytes, f->digest) != 0)
 		return r->fail.code;
 	kvm_xxh64_update(&r->file_hash, r->buf + r->start, size);
 	consume(r, size);
@@ -1071,7 +1093,8 @@ static int read_end(kvm_export_reader *r, size_t size, const struct fields *f,
 		if (verify) {
 			snprintf(what, sizeof(what), "the end map's entry for section '%s'",
 			         r->packages[i]);
-			if (check_counts(r, what, &r->got[i], e.records, e.bytes, e.digest) != 0)
+			if (check_counts(r, what, "", &r->got[i], e.records, e.bytes,
+			                 e.digest) != 0)
 				return r->fail.code;
 		}
 	}
@@ -1083,7 +1106,8 @@ static int read_end(kvm_export_reader *r, size_t size, const struct fields *f,
 			.records = r->records, .bytes = end_d,
 			.digest = kvm_xxh64_digest(&r->file_hash),
 		};
-		if (check_counts(r, "the end map", &all, f->records, f->bytes, f->digest) != 0)
+		if (check_counts(r, "the end map", "file ", &all, f->records, f->bytes,
+		                 f->digest) != 0)
 			return r->fail.code;
 	}
 	r->trailer.records = f->records;

@@ -266,7 +266,7 @@ static void test_format__round_trip_of_edge_records(void **state)
 	free(dir);
 }
 
-static void test_format__round_trip_of_10mb_values(void **state)
+static void test_format__round_trip_of_10mb_and_largest_values(void **state)
 {
 	char *dir = kvmt_tmpdir(), *path = path_in(dir, "big.kvm");
 	const size_t big = 10u << 20;
@@ -286,6 +286,16 @@ static void test_format__round_trip_of_10mb_values(void **state)
 	recs_add(&rs, 0, "p", 1, "b", 1, "small", 5);
 	v[0] ^= 1;
 	recs_add(&rs, 1, "q", 1, "c", 1, v, big);
+	/* The largest value the default caps allow, alone in its frame: the
+	 * writer must not pick a zstd window the reader refuses. */
+	{
+		uint8_t *max = calloc(1, KVM_EXPORT_DEFAULT_MAX_VALUE);
+
+		assert_non_null(max);
+		max[KVM_EXPORT_DEFAULT_MAX_VALUE - 1] = 1;
+		recs_add(&rs, 2, "s", 1, "max", 3, max, KVM_EXPORT_DEFAULT_MAX_VALUE);
+		free(max);
+	}
 	if (write_file(path, PK3, 3, &rs, 0, NULL, &err) != 0)
 		fail_msg("write: %s", err.msg);
 	assert_reads_back(path, PK3, 3, &rs);
@@ -706,7 +716,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_format__xxh64_matches_the_specification),
 		cmocka_unit_test(test_format__round_trip_of_edge_records),
-		cmocka_unit_test(test_format__round_trip_of_10mb_values),
+		cmocka_unit_test(test_format__round_trip_of_10mb_and_largest_values),
 		cmocka_unit_test(test_format__zero_records_and_many_packages),
 		cmocka_unit_test(test_format__output_is_deterministic_whatever_the_framing),
 		cmocka_unit_test(test_format__writer_refuses_calls_out_of_order),
