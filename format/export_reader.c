@@ -746,6 +746,8 @@ static int parse_fields(kvm_export_reader *r, struct cur *c, const char *what,
 			continue;
 		}
 		if (key_is(k, kn, "package")) {
+			if (f->have & F_PACKAGE)
+				goto twice;
 			if (!get_str(c, &s, &sn) || sn > KVM_EXPORT_MAX_STRING)
 				goto bad;
 			f->package = s;
@@ -756,12 +758,16 @@ static int parse_fields(kvm_export_reader *r, struct cur *c, const char *what,
 			unsigned bit = k[0] == 'i' ? F_INDEX : k[0] == 'r' ? F_RECORDS
 			             : k[0] == 'b' ? F_BYTES : F_DIGEST;
 
+			if (f->have & bit)
+				goto twice;
 			if (!get_uint(c, &u))
 				goto bad;
 			*(bit == F_INDEX ? &f->index : bit == F_RECORDS ? &f->records
 			  : bit == F_BYTES ? &f->bytes : &f->digest) = u;
 			f->have |= bit;
 		} else if (key_is(k, kn, "sections")) {
+			if (f->have & F_SECTIONS)
+				goto twice;
 			f->nsections = get_container(c, 2);
 			if (f->nsections < 0)
 				goto bad;
@@ -776,6 +782,8 @@ static int parse_fields(kvm_export_reader *r, struct cur *c, const char *what,
 bad:
 		return fail(r, KVM_ECORRUPT, "%s: \"%.*s\" has the wrong type", what,
 		            (int)kn, k);
+twice:
+		return fail(r, KVM_ECORRUPT, "%s: \"%.*s\" appears twice", what, (int)kn, k);
 	}
 	return 0;
 }
@@ -858,28 +866,40 @@ static int read_header(kvm_export_reader *r)
 		if (!get_str(&c, &k, &kn))
 			return fail(r, KVM_ECORRUPT, "the header has a key that is not a string");
 		if (key_is(k, kn, "tool_version")) {
+			if (have & 1)
+				goto twice;
 			if (!get_str(&c, &tool, &tool_n) || tool_n > KVM_EXPORT_MAX_STRING)
 				goto bad;
 			have |= 1;
 		} else if (key_is(k, kn, "kv_migration_version")) {
+			if (have & 2)
+				goto twice;
 			if (!get_int(&c, &iv, &uv, &neg) || (!neg && uv > INT64_MAX))
 				goto bad;
 			r->header.kv_migration_version = iv;
 			have |= 2;
 		} else if (key_is(k, kn, "source_schema_version")) {
+			if (have & 4)
+				goto twice;
 			if (!get_int(&c, &iv, &uv, &neg) || (!neg && uv > INT64_MAX))
 				goto bad;
 			r->header.source_schema_version = iv;
 			have |= 4;
 		} else if (key_is(k, kn, "source_database")) {
+			if (have & 8)
+				goto twice;
 			if (!get_str(&c, &db, &db_n) || db_n > KVM_EXPORT_MAX_STRING)
 				goto bad;
 			have |= 8;
 		} else if (key_is(k, kn, "snapshot_time")) {
+			if (have & 16)
+				goto twice;
 			if (!get_timestamp(&c, &r->header.snapshot_time))
 				goto bad;
 			have |= 16;
 		} else if (key_is(k, kn, "packages")) {
+			if (have & 32)
+				goto twice;
 			npk = get_container(&c, 2);
 			if (npk < 0)
 				goto bad;
@@ -894,6 +914,8 @@ static int read_header(kvm_export_reader *r)
 bad:
 		return fail(r, KVM_ECORRUPT, "the header's \"%.*s\" has the wrong type",
 		            (int)kn, k);
+twice:
+		return fail(r, KVM_ECORRUPT, "the header's \"%.*s\" appears twice", (int)kn, k);
 	}
 	if (have != 63)
 		return fail(r, KVM_ECORRUPT, "the header lacks %s",
