@@ -54,6 +54,9 @@ BIN        := $(BUILD)/kvmigrate
 
 .PHONY: all deps tests check check-suite check-asan fuzz fuzz-check demo clean
 
+# Keep object files of tests and tools: they are not throwaway intermediates.
+.SECONDARY:
+
 all: deps $(BIN) $(LIB)
 
 deps:
