@@ -1,0 +1,247 @@
+/*
+ * cmd.c - helpers shared by the command files: error and usage lines,
+ * option errors, number and environment parsing, error code names.
+ *
+ * Every line kvmigrate writes to stderr goes through cmd_error(), so the
+ * convention holds everywhere: "kvmigrate: error: <message>" on one line,
+ * optionally followed by "hint: ..." or "usage: ...".
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+/* Room for a library message (KVM_ERROR_MSG_MAX) plus our own context. */
+#define CMD_LINE_MAX (KVM_ERROR_MSG_MAX + 512)
+
+void cmd_put_printable(FILE *f, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		putc(c < 0x20 || c == 0x7f ? '?' : c, f);
+	}
+}
+
+static int vline(const char *prefix, int exitcode, const char *fmt, va_list ap)
+{
+	char line[CMD_LINE_MAX];
+
+	if (vsnprintf(line, sizeof(line), fmt, ap) < 0)
+		snprintf(line, sizeof(line), "(cannot format the message: %s)",
+		         strerror(errno));
+	fputs(prefix, stderr);
+	cmd_put_printable(stderr, line);
+	putc('\n', stderr);
+	return exitcode;
+}
+
+int cmd_error(int exitcode, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vline("kvmigrate: error: ", exitcode, fmt, ap);
+	va_end(ap);
+	return exitcode;
+}
+
+int cmd_fail(const struct kvm_error *err, int exitcode, const char *hint)
+{
+	if (err->msg[0] != '\0')
+		cmd_error(exitcode, "%s", err->msg);
+	else
+		/* A library call that failed without a message is a bug there,
+		 * but the operator still deserves the code's text. */
+		cmd_error(exitcode, "%s", kvm_strerror(err->code));
+	if (hint != NULL) {
+		fputs("hint: ", stderr);
+		cmd_put_printable(stderr, hint);
+		putc('\n', stderr);
+	}
+	return exitcode;
+}
+
+int cmd_not_implemented(const char *name)
+{
+	return cmd_error(KVM_EXIT_FAILURE,
+	                 "'%s' is not implemented in this version of kvmigrate", name);
+}
+
+int cmd_usage_error(const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vline("kvmigrate: error: ", KVM_EXIT_USAGE, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "usage: %s\n", usage);
+	return KVM_EXIT_USAGE;
+}
+
+/* How many long options @name (the @len bytes after "--") names exactly
+ * (then 1) or abbreviates; *@found is set to one of them. */
+static int match_long(const struct option *longopts, const char *name,
+                      size_t len, const struct option **found)
+{
+	int n = 0;
+
+	*found = NULL;
+	for (const struct option *o = longopts; o->name != NULL; o++) {
+		if (strncmp(o->name, name, len) != 0)
+			continue;
+		if (o->name[len] == '\0') {
+			*found = o;
+			return 1;
+		}
+		*found = o;
+		n++;
+	}
+	return n;
+}
+
+int cmd_option_error(int c, char **argv, const char *shortopts,
+                     const struct option *longopts, const char *usage)
+{
+	/*
+	 * getopt_long reports a long option through the argument it just
+	 * consumed (argv[optind - 1]) and a short one through optopt; inside
+	 * a cluster such as "-xv" argv[optind - 1] is still the previous
+	 * argument, so it must not be used for short options.  glibc sets
+	 * optopt to 0 for an unknown or ambiguous long option, and to the
+	 * option's value for a long option given a value it does not take.
+	 */
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	int is_long = strncmp(arg, "--", 2) == 0 &&
+	              (optopt == 0 || optopt >= CMD_OPT_LONG_ONLY ||
+	               (optopt != ':' && strchr(shortopts, optopt) != NULL));
+	const struct option *o;
+	size_t len;
+
+	if (c == ':') {
+		if (is_long)
+			return cmd_usage_error(usage, "option '%s' requires a value", arg);
+		return cmd_usage_error(usage, "option '-%c' requires a value", optopt);
+	}
+	if (!is_long)
+		return cmd_usage_error(usage, "unknown option '-%c'", optopt);
+
+	len = strcspn(arg + 2, "=");
+	switch (match_long(longopts, arg + 2, len, &o)) {
+	case 0:
+		return cmd_usage_error(usage, "unknown option '%.*s'", (int)len + 2, arg);
+	case 1:
+		if (arg[2 + len] == '=' && o->has_arg == no_argument)
+			return cmd_usage_error(usage, "option '--%s' takes no value",
+			                       o->name);
+		return cmd_usage_error(usage, "invalid use of option '%s'", arg);
+	default:
+		return cmd_usage_error(usage, "ambiguous option '%.*s'",
+		                       (int)len + 2, arg);
+	}
+}
+
+int cmd_show_help(const char *usage, const char *body)
+{
+	printf("usage: %s\n\n%s", usage, body);
+	return KVM_EXIT_OK;
+}
+
+int cmd_parse_uint(const char *option, const char *arg, uint64_t min,
+                   uint64_t max, uint64_t *out, const char *usage)
+{
+	char *end = NULL;
+	uintmax_t v;
+
+	/* strtoumax accepts leading blanks and a sign; a count does not. */
+	if (arg[0] < '0' || arg[0] > '9')
+		goto bad;
+	errno = 0;
+	v = strtoumax(arg, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		goto bad;
+	*out = (uint64_t)v;
+	return 0;
+bad:
+	return cmd_usage_error(usage, "invalid value '%s' for %s: expected an "
+	                       "integer from %" PRIu64 " to %" PRIu64,
+	                       arg, option, min, max);
+}
+
+const char *cmd_getenv(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+int cmd_env_kv_enabled(int *enabled, const char *usage)
+{
+	const char *v = cmd_getenv("KVMIGRATE_KV_ENABLED");
+
+	if (v == NULL || strcmp(v, "0") == 0) {
+		*enabled = 0;
+		return 0;
+	}
+	if (strcmp(v, "1") == 0) {
+		*enabled = 1;
+		return 0;
+	}
+	return cmd_usage_error(usage, "invalid value '%s' for KVMIGRATE_KV_ENABLED: "
+	                       "expected 1 or 0", v);
+}
+
+int cmd_valid_package_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n < 1 || n > 64)
+		return 0;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+#define CODE(x) { x, #x }
+static const struct {
+	int code;
+	const char *name;
+} kvm_code_names[] = {
+	CODE(KVM_OK),
+	CODE(KVM_EINVAL),
+	CODE(KVM_ENOMEM),
+	CODE(KVM_ESTATE),
+	CODE(KVM_EINTERNAL),
+	CODE(KVM_END),
+	CODE(KVM_ENOTEXPORT),
+	CODE(KVM_EVERSION),
+	CODE(KVM_ETRUNCATED),
+	CODE(KVM_ECORRUPT),
+	CODE(KVM_EDIGEST),
+	CODE(KVM_ECOUNT),
+	CODE(KVM_ELIMIT),
+	CODE(KVM_ETRAILING),
+	/* errno values the library passes through (files, sockets) */
+	CODE(EPERM), CODE(ENOENT), CODE(EINTR), CODE(EIO), CODE(ENXIO),
+	CODE(EBADF), CODE(EAGAIN), CODE(ENOMEM), CODE(EACCES), CODE(EBUSY),
+	CODE(EEXIST), CODE(EXDEV), CODE(ENODEV), CODE(ENOTDIR), CODE(EISDIR),
+	CODE(EINVAL), CODE(ENFILE), CODE(EMFILE), CODE(ETXTBSY), CODE(EFBIG),
+	CODE(ENOSPC), CODE(ESPIPE), CODE(EROFS), CODE(EPIPE),
+	CODE(ENAMETOOLONG), CODE(ENOTEMPTY), CODE(ELOOP), CODE(EOVERFLOW),
+	CODE(EDQUOT), CODE(ESTALE), CODE(ETIMEDOUT), CODE(ECONNREFUSED),
+	CODE(ECONNRESET), CODE(EHOSTUNREACH),
+};
+#undef CODE
+
+const char *cmd_errname(int code, char *buf, size_t bufsize)
+{
+	for (size_t i = 0; i < sizeof(kvm_code_names) / sizeof(kvm_code_names[0]); i++)
+		if (kvm_code_names[i].code == code)
+			return kvm_code_names[i].name;
+	if (code < 0)
+		return "KVM_UNKNOWN";
+	snprintf(buf, bufsize, "ERRNO_%d", code);
+	return buf;
+}

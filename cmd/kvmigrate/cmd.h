@@ -1,0 +1,191 @@
+/*
+ * cmd.h - what the command files of the kvmigrate CLI share.
+ *
+ * The CLI is a command table (main.c) over thin command functions, one
+ * file per command.  A command function:
+ *
+ *   - receives argv with argv[0] set to its own name, as main() would;
+ *   - declares one getopt_long option table and one usage line;
+ *   - parses every option before it does anything, and on a usage error
+ *     prints one error line plus its usage line and returns
+ *     KVM_EXIT_USAGE;
+ *   - calls one library entry point, prints the result on stdout, and on
+ *     failure prints the library's message as one line on stderr
+ *     (cmd_fail) and returns the exit code of the failure class.
+ *
+ * Only cmd/ prints and chooses exit codes; the library returns codes and
+ * messages (include/kvm/error.h).  main() checks that standard output was
+ * written completely before the process exits.
+ */
+#ifndef KVM_CMD_H
+#define KVM_CMD_H
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kvm/error.h"
+
+/*
+ * Exit status of kvmigrate.  The values are an interface (scripts and the
+ * service's upgrade command test them): they are documented in
+ * `kvmigrate --help` and in kvmigrate(1), and never change meaning.
+ */
+enum kvm_exit {
+	/** Success, including "nothing to do". */
+	KVM_EXIT_OK = 0,
+	/** The command failed and nothing was changed. */
+	KVM_EXIT_FAILURE = 1,
+	/** Usage error: unknown command or option, missing or bad argument. */
+	KVM_EXIT_USAGE = 2,
+	/** The migration lock is held by another run. */
+	KVM_EXIT_LOCKED = 3,
+	/** Migrated, but an operator must follow up (e.g. drop-tables). */
+	KVM_EXIT_FOLLOWUP = 4,
+	/** verify found a difference. */
+	KVM_EXIT_MISMATCH = 5,
+};
+
+/*
+ * One row of the command table in main.c.
+ */
+struct kvm_command {
+	const char *name;
+	/** Runs the command; returns an enum kvm_exit value. */
+	int (*fn)(int argc, char **argv);
+	/** One line for the command list of `kvmigrate --help`. */
+	const char *summary;
+	/** The usage line, without "usage: " (defined in the command's file). */
+	const char *usage;
+	/** KVM_CMD_* bits. */
+	unsigned flags;
+};
+
+/** The command parses its options but does not act yet in this version. */
+#define KVM_CMD_NOT_IMPLEMENTED 0x1u
+
+/* The commands, each in cmd/kvmigrate/<name>.c, with its usage line. */
+int cmd_up(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_drop_tables(int argc, char **argv);
+
+extern const char cmd_up_usage[];
+extern const char cmd_export_usage[];
+extern const char cmd_import_usage[];
+extern const char cmd_status_usage[];
+extern const char cmd_inspect_usage[];
+extern const char cmd_verify_usage[];
+extern const char cmd_drop_tables_usage[];
+
+/*
+ * Help lines of the options several commands share, so that they read the
+ * same everywhere (and in kvmigrate(1)).
+ */
+#define CMD_HELP_DB \
+	"      --db CONNINFO        the database: a libpq conninfo string or a\n" \
+	"                           postgresql:// URI (default: $KVMIGRATE_DB,\n" \
+	"                           then libpq's PG* variables)\n"
+#define CMD_HELP_KV \
+	"      --kv PATH            the KV store, one LMDB file (default:\n" \
+	"                           $KVMIGRATE_KV)\n"
+#define CMD_HELP_HELP \
+	"  -h, --help               show this help and exit\n"
+#define CMD_HELP_NOT_IMPLEMENTED(name) \
+	"\nThis version of kvmigrate checks these options but does not run\n" \
+	"'" name "' yet: it exits with status 1 and changes nothing.\n"
+
+/*
+ * Values of options that have no short form start here, above every
+ * character getopt_long can return.
+ */
+#define CMD_OPT_LONG_ONLY 256
+
+/*
+ * Print "kvmigrate: error: <message>" as one line on stderr (control
+ * characters in the message are shown as '?', so the message stays one
+ * line whatever file name it quotes) and return @exitcode.
+ */
+int cmd_error(int exitcode, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Report a failed library call: the library's message as one error line,
+ * then "hint: <hint>" when @hint is not NULL.  Returns @exitcode.
+ */
+int cmd_fail(const struct kvm_error *err, int exitcode, const char *hint);
+
+/*
+ * Report that command @name parses its options but does not act in this
+ * version.  Returns KVM_EXIT_FAILURE (nothing was changed).
+ */
+int cmd_not_implemented(const char *name);
+
+/*
+ * Report a usage error: the error line, then "usage: <usage>".
+ * Returns KVM_EXIT_USAGE.
+ */
+int cmd_usage_error(const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Turn a failure of getopt_long (return value @c, '?' or ':'; the option
+ * string must start with ':' and opterr must be 0) into one error line
+ * naming the option as the user wrote it, plus the usage line.
+ * Returns KVM_EXIT_USAGE.
+ */
+int cmd_option_error(int c, char **argv, const char *shortopts,
+                     const struct option *longopts, const char *usage);
+
+/*
+ * Print a command's help on stdout: "usage: <usage>", a blank line, then
+ * @body (which ends with a newline).  Returns KVM_EXIT_OK.
+ */
+int cmd_show_help(const char *usage, const char *body);
+
+/*
+ * Parse a decimal integer option value in [@min, @max] into @out.
+ * On failure prints a usage error naming @option and returns
+ * KVM_EXIT_USAGE; returns 0 on success.
+ */
+int cmd_parse_uint(const char *option, const char *arg, uint64_t min,
+                   uint64_t max, uint64_t *out, const char *usage);
+
+/*
+ * The value of environment variable @name, or NULL when it is unset or
+ * empty (an empty variable counts as absent, as with libpq's PG*).
+ */
+const char *cmd_getenv(const char *name);
+
+/*
+ * The KV flag from KVMIGRATE_KV_ENABLED into @enabled: "1" is on, "0",
+ * empty or unset is off, anything else a usage error (returned as
+ * KVM_EXIT_USAGE after printing it).  Returns 0 on success.
+ */
+int cmd_env_kv_enabled(int *enabled, const char *usage);
+
+/*
+ * Check a package name given on the command line: [a-z0-9_-]{1,64}, the
+ * rule of the export header.  Returns 1 when valid.
+ */
+int cmd_valid_package_name(const char *name);
+
+/*
+ * Name of an error code for machine-readable output: "KVM_ECORRUPT" for a
+ * library code, "ENOENT" for an errno value; "KVM_UNKNOWN" or
+ * "ERRNO_<n>" for a code this table does not know.  The result points to
+ * a static string or into @buf (at least 32 bytes).
+ */
+const char *cmd_errname(int code, char *buf, size_t bufsize);
+
+/*
+ * Write @s to @f with every control character shown as '?': strings read
+ * from a file (names in an export header) must not drive the terminal.
+ * Write errors are left to the stream's error flag, which main() checks.
+ */
+void cmd_put_printable(FILE *f, const char *s);
+
+#endif /* KVM_CMD_H */
