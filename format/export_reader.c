@@ -838,21 +838,21 @@ static int read_header(kvm_export_reader *r)
 	b = r->buf[r->start];
 	if (!((b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf))
 		return fail(r, KVM_ENOTEXPORT, "not a kvmigrate export file (the first "
-		            "object is not the header map)");
+		            "object, at offset 0, is not the header map)");
 	if (take_map(r, "the header", &c, &size) != 0)
 		return r->fail.code;
 	n = get_container(&c, 3);
 	if (n < 2 || !get_str(&c, &k, &kn) || !key_is(k, kn, "magic") ||
 	    !get_str(&c, &s, &sn) || !key_is(s, sn, KVM_EXPORT_MAGIC))
-		return fail(r, KVM_ENOTEXPORT, "not a kvmigrate export file (no \"%s\" magic)",
-		            KVM_EXPORT_MAGIC);
+		return fail(r, KVM_ENOTEXPORT, "not a kvmigrate export file (no \"%s\" magic "
+		            "in the header at offset 0)", KVM_EXPORT_MAGIC);
 	if (!get_str(&c, &k, &kn) || !key_is(k, kn, "format_version") ||
 	    !get_uint(&c, &ver))
 		return fail(r, KVM_ECORRUPT, "the header has no format_version after its magic");
 	if (ver != KVM_EXPORT_FORMAT_VERSION)
-		return fail(r, KVM_EVERSION, "format version %" PRIu64 " is not supported "
-		            "(this kvmigrate reads format version %d)", ver,
-		            KVM_EXPORT_FORMAT_VERSION);
+		return fail(r, KVM_EVERSION, "the header at offset 0 says format version %"
+		            PRIu64 ", which is not supported (this kvmigrate reads format "
+		            "version %d)", ver, KVM_EXPORT_FORMAT_VERSION);
 	if (n > KVM_EXPORT_MAX_MAP_KEYS)
 		return fail(r, KVM_ELIMIT, "the header has %" PRId64 " keys (limit %d)", n,
 		            KVM_EXPORT_MAX_MAP_KEYS);
@@ -1029,7 +1029,7 @@ static int check_counts(kvm_export_reader *r, const char *where, const char *kin
 static int read_section_end(kvm_export_reader *r, size_t size, const struct fields *f)
 {
 	struct kvm_export_section_info *g = &r->got[r->cur];
-	char where[128];
+	char where[192];
 
 	if (require(r, f, F_PACKAGE | F_RECORDS | F_BYTES | F_DIGEST,
 	            "a section_end map") != 0)
@@ -1038,7 +1038,8 @@ static int read_section_end(kvm_export_reader *r, size_t size, const struct fiel
 		return fail(r, KVM_ECORRUPT, "section '%s' ends with the trailer of '%.*s'",
 		            g->package, (int)f->package_len, f->package);
 	g->digest = kvm_xxh64_digest(&r->sec_hash);
-	snprintf(where, sizeof(where), "section '%s'", g->package);
+	snprintf(where, sizeof(where), "section '%s' (trailer in zstd frame %" PRIu32
+	         " at offset %" PRIu64 ")", g->package, r->frame_no, r->frame_offset);
 	if (check_counts(r, where, "", g, f->records, f->bytes, f->digest) != 0)
 		return r->fail.code;
 	kvm_xxh64_update(&r->file_hash, r->buf + r->start, size);
@@ -1085,6 +1086,7 @@ static int read_end(kvm_export_reader *r, size_t size, const struct fields *f,
 	uint64_t end_d = r->d_pos, end_frame = r->frame_offset;
 	uint64_t sum = 0;
 	struct cur sc;
+	char here[96];
 	int eof;
 
 	if (require(r, f, F_RECORDS | F_BYTES | F_DIGEST | F_SECTIONS, "the end map") != 0)
@@ -1096,10 +1098,12 @@ static int read_end(kvm_export_reader *r, size_t size, const struct fields *f,
 	if ((size_t)f->nsections != r->header.npackages)
 		return fail(r, KVM_ECORRUPT, "the end map lists %" PRId64 " sections, the "
 		            "header %zu packages", f->nsections, r->header.npackages);
+	snprintf(here, sizeof(here), "the end map (zstd frame %" PRIu32 " at offset %"
+	         PRIu64 ")", r->frame_no, end_frame);
 	sc = f->sections;
 	for (size_t i = 0; i < r->header.npackages; i++) {
 		struct fields e;
-		char what[96];
+		char what[192];
 
 		snprintf(what, sizeof(what), "the end map's section %zu", i);
 		if (parse_fields(r, &sc, what, 0, &e) != 0 ||
@@ -1113,7 +1117,7 @@ static int read_end(kvm_export_reader *r, size_t size, const struct fields *f,
 		r->said[i].digest = e.digest;
 		sum += e.records;
 		if (verify) {
-			snprintf(what, sizeof(what), "the end map's entry for section '%s'",
+			snprintf(what, sizeof(what), "%s, entry for section '%s'", here,
 			         r->packages[i]);
 			if (check_counts(r, what, "", &r->got[i], e.records, e.bytes,
 			                 e.digest) != 0)
@@ -1121,14 +1125,14 @@ static int read_end(kvm_export_reader *r, size_t size, const struct fields *f,
 		}
 	}
 	if (sum != f->records)
-		return fail(r, KVM_ECOUNT, "the end map: record count mismatch: %" PRIu64
-		            " in total, its sections add up to %" PRIu64, f->records, sum);
+		return fail(r, KVM_ECOUNT, "%s: record count mismatch: %" PRIu64
+		            " in total, its sections add up to %" PRIu64, here, f->records, sum);
 	if (verify) {
 		struct kvm_export_section_info all = {
 			.records = r->records, .bytes = end_d,
 			.digest = kvm_xxh64_digest(&r->file_hash),
 		};
-		if (check_counts(r, "the end map", "file ", &all, f->records, f->bytes,
+		if (check_counts(r, here, "file ", &all, f->records, f->bytes,
 		                 f->digest) != 0)
 			return r->fail.code;
 	}

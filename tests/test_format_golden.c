@@ -6,7 +6,8 @@
  * tests/tools/kvmexport.py).  testdata/broken/NAME.kvm must be rejected
  * with the error code named on line 1 of NAME.expect and a one-line
  * message that names the file and contains line 2 of NAME.expect; it is
- * read both from its file and from memory.
+ * read both from its file and from memory, and the message must also name
+ * the offset or the record number where the damage was found.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -118,6 +119,18 @@ static void test_format_golden__good_files_read_back_exactly(void **state)
 	free(names);
 }
 
+/* 1 when @msg names an offset or a record number ("offset 194"). */
+static int has_location(const char *msg)
+{
+	static const char *const words[] = { "offset ", "record " };
+
+	for (size_t i = 0; i < 2; i++)
+		for (const char *p = msg; (p = strstr(p, words[i])) != NULL; p++)
+			if (p[strlen(words[i])] >= '0' && p[strlen(words[i])] <= '9')
+				return 1;
+	return 0;
+}
+
 static void check_broken(const char *name, int from_memory)
 {
 	char path[512], expect_path[512], codename[64], substring[256];
@@ -150,31 +163,50 @@ static void check_broken(const char *name, int from_memory)
 	    strchr(err.msg, '\n') != NULL)
 		fail_msg("%s: message '%s' lacks '%s' or the file name", path, err.msg,
 		         substring);
+	if (!has_location(err.msg))
+		fail_msg("%s: message '%s' names no offset or record number", path, err.msg);
 	free(expect);
 	free(data);
 }
 
-static void test_format_golden__broken_files_are_rejected(void **state)
+/* One test per broken file: @state carries its name. */
+static void test_format_golden__broken_file_is_rejected(void **state)
 {
-	size_t n;
-	char **names = list("testdata/broken", ".kvm", &n);
-	(void)state;
+	const char *name = *state;
 
-	assert_true(n >= 10);
-	for (size_t i = 0; i < n; i++) {
-		check_broken(names[i], 0);
-		check_broken(names[i], 1);
-		free(names[i]);
-	}
-	free(names);
+	check_broken(name, 0);
+	check_broken(name, 1);
 }
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_format_golden__good_files_read_back_exactly),
-		cmocka_unit_test(test_format_golden__broken_files_are_rejected),
-	};
+	size_t n;
+	char **names = list("testdata/broken", ".kvm", &n);
+	struct CMUnitTest *tests = calloc(n + 1, sizeof(*tests));
+	char (*titles)[128] = calloc(n, sizeof(*titles));
+	int failed;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (tests == NULL || titles == NULL || n < 10) {
+		fprintf(stderr, "test_format_golden: expected at least 10 files in "
+		        "testdata/broken, found %zu\n", n);
+		return 1;
+	}
+	tests[0] = (struct CMUnitTest)cmocka_unit_test(
+		test_format_golden__good_files_read_back_exactly);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(titles[i], sizeof(titles[i]), "test_format_golden__broken_%s",
+		         names[i]);
+		tests[i + 1] = (struct CMUnitTest){
+			.name = titles[i],
+			.test_func = test_format_golden__broken_file_is_rejected,
+			.initial_state = names[i],
+		};
+	}
+	failed = _cmocka_run_group_tests("test_format_golden", tests, n + 1, NULL, NULL);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(tests);
+	free(titles);
+	return failed;
 }
