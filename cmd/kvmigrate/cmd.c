@@ -151,6 +151,16 @@ int cmd_show_help(const char *usage, const char *body)
 	return KVM_EXIT_OK;
 }
 
+int cmd_options_end(int help, const char *usage, const char *body, int argc,
+                    char **argv)
+{
+	if (help)
+		return cmd_show_help(usage, body);
+	if (optind < argc)
+		return cmd_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+	return -1;
+}
+
 int cmd_parse_uint(const char *option, const char *arg, uint64_t min,
                    uint64_t max, uint64_t *out, const char *usage)
 {

@@ -147,6 +147,14 @@ int cmd_option_error(int c, char **argv, const char *shortopts,
 int cmd_show_help(const char *usage, const char *body);
 
 /*
+ * What every command does once getopt_long is done: show the help when
+ * --help was given, refuse an argument left over.  Returns the exit code
+ * to return (KVM_EXIT_OK or KVM_EXIT_USAGE), or -1 to go on.
+ */
+int cmd_options_end(int help, const char *usage, const char *body, int argc,
+                    char **argv);
+
+/*
  * Parse a decimal integer option value in [@min, @max] into @out.
  * On failure prints a usage error naming @option and returns
  * KVM_EXIT_USAGE; returns 0 on success.

@@ -37,7 +37,7 @@ struct drop_tables_opts {
 int cmd_drop_tables(int argc, char **argv)
 {
 	struct drop_tables_opts o = { .db = NULL };
-	int c, help = 0;
+	int c, help = 0, rc;
 
 	opterr = 0;
 	optind = 0;
@@ -54,11 +54,9 @@ int cmd_drop_tables(int argc, char **argv)
 			                        cmd_drop_tables_usage);
 		}
 	}
-	if (help)
-		return cmd_show_help(cmd_drop_tables_usage, help_body);
-	if (optind < argc)
-		return cmd_usage_error(cmd_drop_tables_usage,
-		                       "unexpected argument '%s'", argv[optind]);
+	if ((rc = cmd_options_end(help, cmd_drop_tables_usage, help_body, argc,
+	                          argv)) >= 0)
+		return rc;
 	if (o.db == NULL)
 		o.db = cmd_getenv("KVMIGRATE_DB");
 

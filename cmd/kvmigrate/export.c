@@ -111,11 +111,8 @@ int cmd_export(int argc, char **argv)
 			                        cmd_export_usage);
 		}
 	}
-	if (help)
-		return cmd_show_help(cmd_export_usage, help_body);
-	if (optind < argc)
-		return cmd_usage_error(cmd_export_usage, "unexpected argument '%s'",
-		                       argv[optind]);
+	if ((rc = cmd_options_end(help, cmd_export_usage, help_body, argc, argv)) >= 0)
+		return rc;
 	if (o.output == NULL)
 		return cmd_usage_error(cmd_export_usage, "missing the output file: "
 		                       "use -o FILE");

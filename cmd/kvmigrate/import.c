@@ -48,7 +48,7 @@ struct import_opts {
 int cmd_import(int argc, char **argv)
 {
 	struct import_opts o = { .input = NULL };
-	int c, help = 0;
+	int c, help = 0, rc;
 
 	opterr = 0;
 	optind = 0;
@@ -74,11 +74,8 @@ int cmd_import(int argc, char **argv)
 			                        cmd_import_usage);
 		}
 	}
-	if (help)
-		return cmd_show_help(cmd_import_usage, help_body);
-	if (optind < argc)
-		return cmd_usage_error(cmd_import_usage, "unexpected argument '%s'",
-		                       argv[optind]);
+	if ((rc = cmd_options_end(help, cmd_import_usage, help_body, argc, argv)) >= 0)
+		return rc;
 	if (o.input == NULL)
 		return cmd_usage_error(cmd_import_usage, "missing the export file: "
 		                       "use -i FILE");

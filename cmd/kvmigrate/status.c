@@ -70,11 +70,8 @@ int cmd_status(int argc, char **argv)
 			                        cmd_status_usage);
 		}
 	}
-	if (help)
-		return cmd_show_help(cmd_status_usage, help_body);
-	if (optind < argc)
-		return cmd_usage_error(cmd_status_usage, "unexpected argument '%s'",
-		                       argv[optind]);
+	if ((rc = cmd_options_end(help, cmd_status_usage, help_body, argc, argv)) >= 0)
+		return rc;
 	/* status reports the KV flag as the environment sets it */
 	if ((rc = cmd_env_kv_enabled(&o.kv_enabled, cmd_status_usage)) != 0)
 		return rc;

@@ -134,11 +134,8 @@ int cmd_up(int argc, char **argv)
 			                        cmd_up_usage);
 		}
 	}
-	if (help)
-		return cmd_show_help(cmd_up_usage, help_body);
-	if (optind < argc)
-		return cmd_usage_error(cmd_up_usage, "unexpected argument '%s'",
-		                       argv[optind]);
+	if ((rc = cmd_options_end(help, cmd_up_usage, help_body, argc, argv)) >= 0)
+		return rc;
 	if (!o.kv_enabled && (rc = cmd_env_kv_enabled(&o.kv_enabled,
 	                                              cmd_up_usage)) != 0)
 		return rc;

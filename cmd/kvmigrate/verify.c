@@ -46,7 +46,7 @@ struct verify_opts {
 int cmd_verify(int argc, char **argv)
 {
 	struct verify_opts o = { .kv = NULL };
-	int c, help = 0;
+	int c, help = 0, rc;
 
 	opterr = 0;
 	optind = 0;
@@ -69,11 +69,8 @@ int cmd_verify(int argc, char **argv)
 			                        cmd_verify_usage);
 		}
 	}
-	if (help)
-		return cmd_show_help(cmd_verify_usage, help_body);
-	if (optind < argc)
-		return cmd_usage_error(cmd_verify_usage, "unexpected argument '%s'",
-		                       argv[optind]);
+	if ((rc = cmd_options_end(help, cmd_verify_usage, help_body, argc, argv)) >= 0)
+		return rc;
 	if (o.db == NULL)
 		o.db = cmd_getenv("KVMIGRATE_DB");
 	if (o.kv == NULL)
