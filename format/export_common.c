@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "kvm/export.h"
 #include "export_int.h"
 
 static void put_le32(uint8_t *p, uint32_t v)

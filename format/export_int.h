@@ -1,8 +1,8 @@
 /*
  * export_int.h - what the export writer and reader share inside format/.
  *
- * Not installed, not part of the API: the end index layout and the
- * package-name rule, kept in one place so writer and reader cannot drift.
+ * Not installed, not part of the API: the end index layout and the caps
+ * of maps, kept in one place so writer and reader cannot drift.
  */
 #ifndef KVM_EXPORT_INT_H
 #define KVM_EXPORT_INT_H
@@ -30,8 +30,5 @@ void kvm_export_index_encode(uint8_t out[KVM_EXPORT_INDEX_SIZE],
 /* 1 when @buf is a valid end index; its offset goes to *end_frame_offset. */
 int kvm_export_index_decode(const uint8_t buf[KVM_EXPORT_INDEX_SIZE],
                             uint64_t *end_frame_offset);
-
-/* 1 when @name (of @len bytes) is a valid package name: [a-z0-9_-]{1,64}. */
-int kvm_export_package_name_ok(const char *name, size_t len);
 
 #endif /* KVM_EXPORT_INT_H */

@@ -5,6 +5,7 @@
  * context on the way up (kvm_error_prefix), so the caller that finally
  * prints sees one line that names every subject involved.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +33,45 @@ const char *kvm_strerror(int code)
 	if (code > 0)
 		return strerror(code);
 	return "unknown error";
+}
+
+#define CODE(x) { x, #x }
+static const struct {
+	int code;
+	const char *name;
+} code_names[] = {
+	CODE(KVM_OK),
+	CODE(KVM_EINVAL),
+	CODE(KVM_ENOMEM),
+	CODE(KVM_ESTATE),
+	CODE(KVM_EINTERNAL),
+	CODE(KVM_END),
+	CODE(KVM_ENOTEXPORT),
+	CODE(KVM_EVERSION),
+	CODE(KVM_ETRUNCATED),
+	CODE(KVM_ECORRUPT),
+	CODE(KVM_EDIGEST),
+	CODE(KVM_ECOUNT),
+	CODE(KVM_ELIMIT),
+	CODE(KVM_ETRAILING),
+	/* errno values the library passes through (files, sockets) */
+	CODE(EPERM), CODE(ENOENT), CODE(EINTR), CODE(EIO), CODE(ENXIO),
+	CODE(EBADF), CODE(EAGAIN), CODE(ENOMEM), CODE(EACCES), CODE(EBUSY),
+	CODE(EEXIST), CODE(EXDEV), CODE(ENODEV), CODE(ENOTDIR), CODE(EISDIR),
+	CODE(EINVAL), CODE(ENFILE), CODE(EMFILE), CODE(ETXTBSY), CODE(EFBIG),
+	CODE(ENOSPC), CODE(ESPIPE), CODE(EROFS), CODE(EPIPE),
+	CODE(ENAMETOOLONG), CODE(ENOTEMPTY), CODE(ELOOP), CODE(EOVERFLOW),
+	CODE(EDQUOT), CODE(ESTALE), CODE(ETIMEDOUT), CODE(ECONNREFUSED),
+	CODE(ECONNRESET), CODE(EHOSTUNREACH),
+};
+#undef CODE
+
+const char *kvm_errname(int code)
+{
+	for (size_t i = 0; i < sizeof(code_names) / sizeof(code_names[0]); i++)
+		if (code_names[i].code == code)
+			return code_names[i].name;
+	return NULL;
 }
 
 int kvm_error_set(struct kvm_error *err, int code, const char *fmt, ...)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "kvm/export.h"
 
 /* Room for a library message (KVM_ERROR_MSG_MAX) plus our own context. */
 #define CMD_LINE_MAX (KVM_ERROR_MSG_MAX + 512)
@@ -207,49 +208,15 @@ int cmd_env_kv_enabled(int *enabled, const char *usage)
 
 int cmd_valid_package_name(const char *name)
 {
-	size_t n = strlen(name);
-
-	if (n < 1 || n > 64)
-		return 0;
-	return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+	return kvm_export_package_name_ok(name, strlen(name));
 }
-
-#define CODE(x) { x, #x }
-static const struct {
-	int code;
-	const char *name;
-} kvm_code_names[] = {
-	CODE(KVM_OK),
-	CODE(KVM_EINVAL),
-	CODE(KVM_ENOMEM),
-	CODE(KVM_ESTATE),
-	CODE(KVM_EINTERNAL),
-	CODE(KVM_END),
-	CODE(KVM_ENOTEXPORT),
-	CODE(KVM_EVERSION),
-	CODE(KVM_ETRUNCATED),
-	CODE(KVM_ECORRUPT),
-	CODE(KVM_EDIGEST),
-	CODE(KVM_ECOUNT),
-	CODE(KVM_ELIMIT),
-	CODE(KVM_ETRAILING),
-	/* errno values the library passes through (files, sockets) */
-	CODE(EPERM), CODE(ENOENT), CODE(EINTR), CODE(EIO), CODE(ENXIO),
-	CODE(EBADF), CODE(EAGAIN), CODE(ENOMEM), CODE(EACCES), CODE(EBUSY),
-	CODE(EEXIST), CODE(EXDEV), CODE(ENODEV), CODE(ENOTDIR), CODE(EISDIR),
-	CODE(EINVAL), CODE(ENFILE), CODE(EMFILE), CODE(ETXTBSY), CODE(EFBIG),
-	CODE(ENOSPC), CODE(ESPIPE), CODE(EROFS), CODE(EPIPE),
-	CODE(ENAMETOOLONG), CODE(ENOTEMPTY), CODE(ELOOP), CODE(EOVERFLOW),
-	CODE(EDQUOT), CODE(ESTALE), CODE(ETIMEDOUT), CODE(ECONNREFUSED),
-	CODE(ECONNRESET), CODE(EHOSTUNREACH),
-};
-#undef CODE
 
 const char *cmd_errname(int code, char *buf, size_t bufsize)
 {
-	for (size_t i = 0; i < sizeof(kvm_code_names) / sizeof(kvm_code_names[0]); i++)
-		if (kvm_code_names[i].code == code)
-			return kvm_code_names[i].name;
+	const char *name = kvm_errname(code);
+
+	if (name != NULL)
+		return name;
 	if (code < 0)
 		return "KVM_UNKNOWN";
 	snprintf(buf, bufsize, "ERRNO_%d", code);

@@ -89,6 +89,15 @@ struct kvm_error {
 const char *kvm_strerror(int code);
 
 /**
+ * Symbolic name of a code, for machine-readable output: "KVM_ECORRUPT"
+ * for a library code, "ENOENT" for a common errno value.
+ *
+ * @return a static string, or NULL for a code without a name here (a new
+ *         code must be added to the table in lib/error.c).
+ */
+const char *kvm_errname(int code);
+
+/**
  * Fill @err with @code and a printf-style message (truncated to fit).
  *
  * @err may be NULL (the call then does nothing).

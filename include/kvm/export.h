@@ -133,6 +133,15 @@ struct kvm_export_trailer {
 	const struct kvm_export_section_info *sections;
 };
 
+/**
+ * The rule for package names: 1 to 64 bytes of [a-z0-9_-].
+ *
+ * @param name  the name, not necessarily NUL-terminated; NULL is invalid
+ * @param len   its length in bytes
+ * @return 1 when valid, 0 otherwise.
+ */
+int kvm_export_package_name_ok(const char *name, size_t len);
+
 /* ------------------------------------------------------------------ */
 /* Writer                                                              */
 /* ------------------------------------------------------------------ */
