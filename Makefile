@@ -96,7 +96,8 @@ check: deps
 	$(MAKE) check-suite
 	$(MAKE) check-asan
 	$(MAKE) fuzz-check
-	@echo "make check: all suites passed"
+	@cat $(BUILD)/tests.counts build/asan/tests.counts | \
+	  awk '{ p += $$1; f += $$2 } END { print "check: " p " passed, " f " failed" }'
 
 # The fuzzer is built with clang's libFuzzer, separately from $(BUILD).
 FUZZ_BIN := build/fuzz/fuzz_reader

@@ -107,4 +107,6 @@ if [ $((pass + fail)) -eq 0 ]; then
 	echo "run.sh: no test ran" >&2
 fi
 echo "tests: $pass passed, $fail failed"
+# For make check's total over its suites (plain and sanitized builds).
+echo "$pass $fail" > "$build/tests.counts"
 [ "$fail" -eq 0 ] && [ $((pass + fail)) -gt 0 ]
