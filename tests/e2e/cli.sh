@@ -32,8 +32,7 @@ T=$(mktemp -d) || exit 1
 trap 'rm -rf "$T"' EXIT
 trap 'exit 1' INT TERM
 
-n=0
-failed=0
+. "$(dirname "$0")/../tools/tap.sh"
 desc=
 why=
 
@@ -72,13 +71,11 @@ $1"
 }
 
 end() {
-	n=$((n + 1))
 	if [ -z "$why" ]; then
-		echo "ok $n - $desc"
+		ok "$desc"
 		return
 	fi
-	failed=$((failed + 1))
-	echo "not ok $n - $desc"
+	not_ok "$desc"
 	printf '%s\n' "$why" | sed -e '/^$/d' -e 's/^/#   /'
 	if [ -s "$T/err" ]; then
 		echo "#   stderr was:"
@@ -918,9 +915,4 @@ begin "testdata/broken holds broken files with their .expect"
 [ "$nbroken" -gt 0 ] || fail "no testdata/broken/*.kvm"
 end
 
-echo "1..$n"
-[ "$failed" -eq 0 ] || {
-	echo "# $failed of $n tests failed"
-	exit 1
-}
-exit 0
+tap_done

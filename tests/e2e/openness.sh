@@ -23,26 +23,7 @@ SAMPLE="${KVMIGRATE_TOOLS:-build/tools}/kvm-sample-export"
 # another release the compressed bytes may differ; the streams may not.
 GOLDEN_ZSTD=v1.5.4
 
-n=0
-failed=0
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-
-not_ok() {
-	n=$((n + 1))
-	echo "not ok $n - $1"
-	failed=1
-}
-
-# t DESCRIPTION COMMAND...: one test, passing when COMMAND succeeds.
-t() {
-	desc=$1
-	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
+. "$(dirname "$0")/../tools/tap.sh"
 
 # diag TEXT...: a TAP comment, to tell why a test failed.
 diag() {
@@ -258,5 +239,4 @@ same_golden() {
 }
 t "make-golden writes the committed golden files again" same_golden
 
-echo "1..$n"
-exit $failed
+tap_done

@@ -31,21 +31,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-n=0
-failed=0
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-not_ok() {
-	n=$((n + 1))
-	echo "not ok $n - $1"
-	failed=$((failed + 1))
-	shift
-	for line in "$@"; do
-		echo "#   $line"
-	done
-}
+. "$(dirname "$0")/../tools/tap.sh"
 
 # Show a file's lines as TAP comments, to explain a failure.
 diag() {
@@ -251,5 +237,4 @@ if [ -n "$pm7" ] && alive "$pm7"; then
 fi
 case $data7 in */data) rm -rf "${data7%/data}" ;; esac
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done
