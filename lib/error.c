@@ -29,6 +29,15 @@ const char *kvm_strerror(int code)
 	case KVM_ECOUNT:     return "export count mismatch";
 	case KVM_ELIMIT:     return "export length exceeds a limit";
 	case KVM_ETRAILING:  return "trailing data after the export";
+	case KVM_EDB:        return "database error";
+	case KVM_ECONNECT:   return "cannot connect to the database";
+	case KVM_ESCHEMA:    return "schema version file failed";
+	case KVM_ELOCKED:    return "the migration lock is held by another session";
+	case KVM_EDIRTY:     return "the schema version table is dirty";
+	case KVM_ETOONEW:    return "the database schema is newer than this kvmigrate";
+	case KVM_EUNKNOWNVERSION:
+		return "the database schema version is not a known version";
+	case KVM_ENOTSUP:    return "not supported by this version of kvmigrate";
 	}
 	if (code > 0)
 		return strerror(code);
@@ -54,6 +63,14 @@ static const struct {
 	CODE(KVM_ECOUNT),
 	CODE(KVM_ELIMIT),
 	CODE(KVM_ETRAILING),
+	CODE(KVM_EDB),
+	CODE(KVM_ECONNECT),
+	CODE(KVM_ESCHEMA),
+	CODE(KVM_ELOCKED),
+	CODE(KVM_EDIRTY),
+	CODE(KVM_ETOONEW),
+	CODE(KVM_EUNKNOWNVERSION),
+	CODE(KVM_ENOTSUP),
 	/* errno values the library passes through (files, sockets) */
 	CODE(EPERM), CODE(ENOENT), CODE(EINTR), CODE(EIO), CODE(ENXIO),
 	CODE(EBADF), CODE(EAGAIN), CODE(ENOMEM), CODE(EACCES), CODE(EBUSY),

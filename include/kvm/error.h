@@ -65,6 +65,31 @@ enum kvm_errcode {
 	KVM_ELIMIT = -106,
 	/** There are bytes after the end of the export. */
 	KVM_ETRAILING = -107,
+
+	/* database */
+	/** A statement failed on the server; the message carries the
+	 *  server's error and says which statement. */
+	KVM_EDB = -200,
+	/** No connection to the database could be made (after retries where
+	 *  the failure looked transient). */
+	KVM_ECONNECT = -201,
+	/** A schema version file could not be read, split or applied; the
+	 *  message names the file (and the server's error). */
+	KVM_ESCHEMA = -202,
+
+	/* migration state */
+	/** The migration lock is held by another session; the message names
+	 *  the holder. */
+	KVM_ELOCKED = -400,
+	/** The version table is marked dirty (a version failed half-way
+	 *  under another tool); the database is not touched. */
+	KVM_EDIRTY = -401,
+	/** The database's schema version is newer than this build knows. */
+	KVM_ETOONEW = -402,
+	/** The database's schema version is not one of the known versions. */
+	KVM_EUNKNOWNVERSION = -403,
+	/** The requested work is not part of this version of kvmigrate. */
+	KVM_ENOTSUP = -404,
 };
 
 /** Longest message kept in a struct kvm_error, including the NUL. */
