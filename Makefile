@@ -44,7 +44,10 @@ TEST_SRCS  := $(sort $(wildcard tests/test_*.c))
 TOOL_SRCS  := $(sort $(wildcard tests/tools/*.c))
 TESTLIB_SRCS := tests/kvmt.c
 
-LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+# The SQL schema versions, embedded in the library as generated C.
+SCHEMA_SQL := $(sort $(wildcard pkg-migrators/schema/*.up.sql))
+SCHEMA_GEN := $(BUILD)/gen/schema_builtin.c
+LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/schema_builtin.o
 CMD_OBJS   := $(CMD_SRCS:%.c=$(BUILD)/obj/%.o)
 TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
@@ -63,6 +66,16 @@ deps:
 	@sh tests/tools/deps.sh
 
 $(BUILD)/obj/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The directory is a prerequisite too, so removing a version rebuilds.
+$(SCHEMA_GEN): $(SCHEMA_SQL) pkg-migrators/schema pkg-migrators/embed-schema.sh
+	@mkdir -p $(@D)
+	sh pkg-migrators/embed-schema.sh $(SCHEMA_SQL) > $@.tmp
+	mv $@.tmp $@
+
+$(BUILD)/obj/gen/schema_builtin.o: $(SCHEMA_GEN) | deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
