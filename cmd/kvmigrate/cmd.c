@@ -15,6 +15,7 @@
 
 #include "cmd.h"
 #include "kvm/export.h"
+#include "json.h"
 
 /* Room for a library message (KVM_ERROR_MSG_MAX) plus our own context. */
 #define CMD_LINE_MAX (KVM_ERROR_MSG_MAX + 512)
@@ -204,6 +205,63 @@ int cmd_env_kv_enabled(int *enabled, const char *usage)
 	}
 	return cmd_usage_error(usage, "invalid value '%s' for KVMIGRATE_KV_ENABLED: "
 	                       "expected 1 or 0", v);
+}
+
+int cmd_env_connect_retry(unsigned *ms, const char *usage)
+{
+	const char *v = cmd_getenv("KVMIGRATE_CONNECT_RETRY");
+	char *end = NULL;
+	unsigned long s;
+
+	*ms = KVM_DEFAULT_CONNECT_RETRY_MS;
+	if (v == NULL)
+		return 0;
+	errno = 0;
+	s = strtoul(v, &end, 10);
+	if (v[0] < '0' || v[0] > '9' || errno != 0 || *end != '\0' || s > 3600)
+		return cmd_usage_error(usage, "invalid value '%s' for "
+		                       "KVMIGRATE_CONNECT_RETRY: expected seconds "
+		                       "from 0 to 3600", v);
+	*ms = (unsigned)s * 1000u;
+	return 0;
+}
+
+void cmd_print_wait_event(void *ctx, const struct kvm_event *ev)
+{
+	char who[512];
+
+	(void)ctx;
+	switch (ev->kind) {
+	case KVM_EVENT_CONNECT_RETRY:
+		fprintf(stderr, "kvmigrate: cannot connect yet (attempt %u): ",
+		        ev->attempt);
+		cmd_put_printable(stderr, ev->reason);
+		fprintf(stderr, "; retrying in %.1f s\n", ev->delay_ms / 1000.0);
+		break;
+	case KVM_EVENT_LOCK_WAIT:
+		kvm_lock_holder_describe(ev->holder, who, sizeof(who));
+		fprintf(stderr, "kvmigrate: waiting up to %u s for the migration "
+		        "lock, held by ", ev->wait_s);
+		cmd_put_printable(stderr, who);
+		putc('\n', stderr);
+		break;
+	default:
+		break;
+	}
+}
+
+void cmd_json_error(struct kvm_json *j, const struct kvm_error *err)
+{
+	char namebuf[32];
+
+	kvm_json_key(j, "error");
+	kvm_json_begin_object(j);
+	kvm_json_field_int64(j, "code", err->code);
+	kvm_json_field_string(j, "name",
+	                      cmd_errname(err->code, namebuf, sizeof(namebuf)));
+	kvm_json_field_string(j, "message", err->msg[0] != '\0' ?
+	                      err->msg : kvm_strerror(err->code));
+	kvm_json_end_object(j);
 }
 
 int cmd_valid_package_name(const char *name)

@@ -25,6 +25,7 @@
 #include <stdio.h>
 
 #include "kvm/error.h"
+#include "kvm/migrate.h"
 
 /*
  * Exit status of kvmigrate.  The values are an interface (scripts and the
@@ -34,7 +35,9 @@
 enum kvm_exit {
 	/** Success, including "nothing to do". */
 	KVM_EXIT_OK = 0,
-	/** The command failed and nothing was changed. */
+	/** The command failed and nothing is left half-done: a failed SQL
+	 *  version leaves no trace (earlier ones stay applied), the KV store
+	 *  stays as it was. */
 	KVM_EXIT_FAILURE = 1,
 	/** Usage error: unknown command or option, missing or bad argument. */
 	KVM_EXIT_USAGE = 2,
@@ -89,6 +92,14 @@ extern const char cmd_drop_tables_usage[];
 	"      --db CONNINFO        the database: a libpq conninfo string or a\n" \
 	"                           postgresql:// URI (default: $KVMIGRATE_DB,\n" \
 	"                           then libpq's PG* variables)\n"
+#define CMD_HELP_LOCK_WAIT \
+	"      --lock-wait SECONDS  wait up to SECONDS for the migration lock held\n" \
+	"                           by another run, then fail naming the holder\n" \
+	"                           (0 to 86400; default 10)\n"
+#define CMD_HELP_SCHEMA_DIR \
+	"      --schema-dir DIR     read the SQL schema versions from DIR\n" \
+	"                           (NNNNNN_name.up.sql files, golang-migrate's\n" \
+	"                           layout) instead of those built into kvmigrate\n"
 #define CMD_HELP_KV \
 	"      --kv PATH            the KV store, one LMDB file (default:\n" \
 	"                           $KVMIGRATE_KV)\n"
@@ -174,6 +185,25 @@ const char *cmd_getenv(const char *name);
  * KVM_EXIT_USAGE after printing it).  Returns 0 on success.
  */
 int cmd_env_kv_enabled(int *enabled, const char *usage);
+
+/*
+ * The bound on connection retries from KVMIGRATE_CONNECT_RETRY (seconds,
+ * 0 to 3600; unset or empty: 30) into @ms.  A bad value is a usage error
+ * (printed, returned as KVM_EXIT_USAGE).  Returns 0 on success.
+ */
+int cmd_env_connect_retry(unsigned *ms, const char *usage);
+
+/*
+ * Print a connection retry or a wait for the lock as one line on stderr:
+ * the event callback of the commands that connect (ctx unused).
+ */
+void cmd_print_wait_event(void *ctx, const struct kvm_event *ev);
+
+/*
+ * Write the "error" member of a --json object: code, name and message.
+ */
+struct kvm_json;
+void cmd_json_error(struct kvm_json *j, const struct kvm_error *err);
 
 /*
  * Check a package name given on the command line: [a-z0-9_-]{1,64}, the

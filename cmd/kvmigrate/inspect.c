@@ -180,20 +180,12 @@ static int print_json_error(const struct inspect_opts *o,
                             const struct kvm_error *err)
 {
 	struct kvm_json j;
-	char namebuf[32];
 
 	kvm_json_init(&j, stdout);
 	kvm_json_begin_object(&j);
 	kvm_json_field_bool(&j, "ok", 0);
 	kvm_json_field_string(&j, "file", o->path);
-	kvm_json_key(&j, "error");
-	kvm_json_begin_object(&j);
-	kvm_json_field_int64(&j, "code", err->code);
-	kvm_json_field_string(&j, "name",
-	                      cmd_errname(err->code, namebuf, sizeof(namebuf)));
-	kvm_json_field_string(&j, "message", err->msg[0] != '\0' ?
-	                      err->msg : kvm_strerror(err->code));
-	kvm_json_end_object(&j);
+	cmd_json_error(&j, err);
 	kvm_json_end_object(&j);
 	return kvm_json_finish(&j);
 }

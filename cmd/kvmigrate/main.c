@@ -30,7 +30,7 @@ static const char cmd_help_usage[] = "kvmigrate help [COMMAND]";
 static const struct kvm_command commands[] = {
 	{ "up", cmd_up,
 	  "upgrade the schema; with the KV flag, migrate to the KV store",
-	  cmd_up_usage, KVM_CMD_NOT_IMPLEMENTED },
+	  cmd_up_usage, 0 },
 	{ "export", cmd_export,
 	  "write an export file from the database",
 	  cmd_export_usage, KVM_CMD_NOT_IMPLEMENTED },
@@ -39,7 +39,7 @@ static const struct kvm_command commands[] = {
 	  cmd_import_usage, KVM_CMD_NOT_IMPLEMENTED },
 	{ "status", cmd_status,
 	  "show the versions, the migration state and the next action",
-	  cmd_status_usage, KVM_CMD_NOT_IMPLEMENTED },
+	  cmd_status_usage, 0 },
 	{ "inspect", cmd_inspect,
 	  "show an export file's header, packages, counts and digests",
 	  cmd_inspect_usage, 0 },
@@ -111,10 +111,13 @@ static void print_main_help(FILE *f)
 	      "                        absent; without both, libpq's PG* variables apply\n"
 	      "  KVMIGRATE_KV          path of the KV store when --kv is absent\n"
 	      "  KVMIGRATE_KV_ENABLED  1 turns on the KV migration of 'up' (--kv-enabled)\n"
+	      "  KVMIGRATE_CONNECT_RETRY  seconds to keep retrying a database that does\n"
+	      "                        not answer yet (0 to 3600; default 30)\n"
 	      "\n"
 	      "Exit status:\n"
 	      "  0  success, including nothing to do\n"
-	      "  1  the command failed; nothing was changed\n"
+	      "  1  the command failed; nothing is left half-done (the message says\n"
+	      "     where things stand)\n"
 	      "  2  usage error: unknown command or option, missing or bad argument\n"
 	      "  3  the migration lock is held by another run\n"
 	      "  4  migrated, but an operator must follow up (the message says how)\n"

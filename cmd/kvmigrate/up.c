@@ -6,12 +6,15 @@
  * bumps the schema version to the KV migration version and, with
  * --drop-tables, drops the old tables.
  *
- * This version parses and checks the options and builds the options
- * struct; the engine entry point does not exist yet.
+ * In this version the SQL part runs; the KV migration is refused up
+ * front (exit 1, nothing done).  Lines about the work go to stderr, one
+ * per SQL version and a summary; stdout stays empty.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "kvm/migrate.h"
 #include "cmd.h"
 
 const char cmd_up_usage[] =
@@ -27,6 +30,12 @@ static const char help_body[] =
 	"A failure before the bump leaves the tables and any previous KV store\n"
 	"as they were; the next run starts the KV migration again.\n"
 	"\n"
+	"Each SQL version is applied in one transaction together with its row\n"
+	"in the version table (golang-migrate's schema_migrations), under a\n"
+	"session advisory lock: a failing version leaves no trace, and the\n"
+	"database stays at the previous version.  Without the KV flag, up stops\n"
+	"after the SQL versions and never touches the KV path.\n"
+	"\n"
 	"Options:\n"
 	"      --kv-enabled         run the KV migration (also with\n"
 	"                           KVMIGRATE_KV_ENABLED=1); needs --kv\n"
@@ -40,13 +49,13 @@ static const char help_body[] =
 	"                           flag; by default it is removed after import)\n"
 	CMD_HELP_DB
 	CMD_HELP_KV
-	"      --lock-wait SECONDS  wait up to SECONDS for the migration lock held\n"
-	"                           by another run, then fail naming the holder\n"
-	"                           (0 to 86400; default 10)\n"
-	"      --schema-dir DIR     read the SQL schema versions from DIR instead\n"
-	"                           of those built into kvmigrate\n"
+	CMD_HELP_LOCK_WAIT
+	CMD_HELP_SCHEMA_DIR
 	CMD_HELP_HELP
-	CMD_HELP_NOT_IMPLEMENTED("up");
+	"\n"
+	"The KV migration (--kv-enabled, KVMIGRATE_KV_ENABLED=1) is not part of\n"
+	"this version of kvmigrate: with the KV flag, up exits with status 1\n"
+	"before connecting and changes nothing.\n";
 
 /* Bounds of the numeric options: a worker is a database connection, and a
  * lock wait longer than a day is a mistake in a script. */
@@ -83,7 +92,141 @@ struct up_opts {
 	const char *keep_export; /* NULL: remove the export after import */
 	uint64_t lock_wait;      /* seconds */
 	const char *schema_dir;  /* NULL: the built-in schema versions */
+	unsigned connect_retry_ms;
 };
+
+static void on_event(void *ctx, const struct kvm_event *ev)
+{
+	switch (ev->kind) {
+	case KVM_EVENT_VERSION_APPLIED:
+		fprintf(stderr, "applied version %" PRIu64 "  ", ev->version);
+		cmd_put_printable(stderr, ev->name);
+		fprintf(stderr, "  (%u statement%s, %" PRIu64 " ms", ev->statements,
+		        ev->statements == 1 ? "" : "s", ev->ms);
+		if (ev->skipped > 0)
+			fprintf(stderr, "; %u transaction-control statement%s "
+			        "skipped", ev->skipped, ev->skipped == 1 ? "" : "s");
+		fputs(")\n", stderr);
+		break;
+	case KVM_EVENT_VERSION_PENDING:
+		fprintf(stderr, "would apply version %" PRIu64 "  ", ev->version);
+		cmd_put_printable(stderr, ev->name);
+		fprintf(stderr, "  (%u statement%s)\n", ev->statements,
+		        ev->statements == 1 ? "" : "s");
+		break;
+	default:
+		cmd_print_wait_event(ctx, ev);
+		break;
+	}
+}
+
+/* "version 5" or "no version" */
+static const char *version_text(int has, uint64_t v, char *buf, size_t size)
+{
+	if (!has)
+		return "no version";
+	snprintf(buf, size, "version %" PRIu64, v);
+	return buf;
+}
+
+static const char KV_SKIPPED[] =
+	"KV migration skipped: the KV flag is off (--kv-enabled or "
+	"KVMIGRATE_KV_ENABLED=1 turns it on)";
+
+static int report_failure(const struct kvm_up_result *r,
+                          const struct kvm_error *err)
+{
+	char hint[512], buf[48];
+	const char *now = version_text(r->has_version, r->version, buf, sizeof(buf));
+	switch (err->code) {
+	case KVM_ELOCKED:
+		return cmd_fail(err, KVM_EXIT_LOCKED, "another migration run holds "
+		                "the lock; nothing was changed.  Run the command "
+		                "again once it has ended (the lock ends with its "
+		                "session)");
+	case KVM_ESCHEMA:
+		if (!r->version_failed)
+			return cmd_fail(err, KVM_EXIT_FAILURE, "nothing was changed");
+		if (r->applied > 0)
+			snprintf(hint, sizeof(hint), "the %zu version%s applied before "
+			         "it stay%s applied; the failed version left no trace "
+			         "and the database is at %s, clean.  Fix the file, "
+			         "then run 'kvmigrate up' again", r->applied,
+			         r->applied == 1 ? "" : "s", r->applied == 1 ? "s" : "",
+			         now);
+		else
+			snprintf(hint, sizeof(hint), "the failed version left no trace "
+			         "and the database is at %s, clean, as before.  Fix "
+			         "the file, then run 'kvmigrate up' again", now);
+		return cmd_fail(err, KVM_EXIT_FAILURE, hint);
+	case KVM_ECONNECT:
+		return cmd_fail(err, KVM_EXIT_FAILURE, "nothing was changed.  The "
+		                "database comes from --db, else KVMIGRATE_DB, else "
+		                "libpq's PG* variables");
+	case KVM_ENOTSUP:
+		return cmd_fail(err, KVM_EXIT_FAILURE, "run 'kvmigrate up' without "
+		                "the KV flag to apply the SQL versions");
+	default:
+		if (r->applied > 0) {
+			snprintf(hint, sizeof(hint), "%zu version%s applied before "
+			         "the failure; the database is at %s, clean", r->applied,
+			         r->applied == 1 ? " was" : "s were", now);
+			return cmd_fail(err, KVM_EXIT_FAILURE, hint);
+		}
+		return cmd_fail(err, KVM_EXIT_FAILURE, "nothing was changed");
+	}
+}
+
+static int run(const struct up_opts *o)
+{
+	struct kvm_up_opts uo = KVM_UP_OPTS_INIT;
+	struct kvm_up_result r;
+	struct kvm_error err = { 0 };
+	char fbuf[48], tbuf[48];
+	const char *from, *to;
+
+	uo.conninfo = o->db;
+	uo.connect_retry_ms = o->connect_retry_ms;
+	uo.schema_dir = o->schema_dir;
+	uo.kv_enabled = o->kv_enabled;
+	uo.kv_path = o->kv;
+	uo.dry_run = o->dry_run;
+	uo.lock_wait_s = (unsigned)o->lock_wait;
+	uo.on_event = on_event;
+	if (kvm_up(&uo, &r, &err) != 0)
+		return report_failure(&r, &err);
+
+	from = version_text(r.had_version, r.from_version, fbuf, sizeof(fbuf));
+	to = version_text(r.has_version, r.version, tbuf, sizeof(tbuf));
+	switch (r.outcome) {
+	case KVM_UP_APPLIED:
+		fprintf(stderr, "schema at version %" PRIu64 " (previously %s): %zu "
+		        "version%s applied in %" PRIu64 " ms\n%s\n", r.version,
+		        from, r.applied, r.applied == 1 ? "" : "s", r.ms, KV_SKIPPED);
+		break;
+	case KVM_UP_CURRENT:
+		fprintf(stderr, "schema up to date at version %" PRIu64 "; %s\n",
+		        r.version, KV_SKIPPED);
+		break;
+	case KVM_UP_MIGRATED:
+		fprintf(stderr, "already migrated: the database is at the KV "
+		        "migration version %" PRIu64 "; nothing to do\n", r.version);
+		break;
+	case KVM_UP_DRY_RUN:
+		if (r.applied > 0)
+			fprintf(stderr, "dry run: %zu version%s would be applied, from "
+			        "%s to version %" PRIu64 "; nothing was changed\n",
+			        r.applied, r.applied == 1 ? "" : "s", from,
+			        r.last_sql_version);
+		else
+			fprintf(stderr, "dry run: schema up to date at %s; nothing "
+			        "would be applied\n", to);
+		break;
+	case KVM_UP_FAILED:
+		break;
+	}
+	return KVM_EXIT_OK;
+}
 
 int cmd_up(int argc, char **argv)
 {
@@ -156,6 +299,8 @@ int cmd_up(int argc, char **argv)
 	if (o.kv_enabled && o.kv == NULL)
 		return cmd_usage_error(cmd_up_usage, "the KV migration needs a KV "
 		                       "store: use --kv PATH or set KVMIGRATE_KV");
+	if ((rc = cmd_env_connect_retry(&o.connect_retry_ms, cmd_up_usage)) != 0)
+		return rc;
 
-	return cmd_not_implemented("up");
+	return run(&o);
 }

@@ -12,135 +12,21 @@
 
 set -u
 
-if [ -z "${KVMIGRATE:-}" ]; then
-	echo "Bail out! set KVMIGRATE to the kvmigrate binary"
-	exit 1
-fi
-PY=/usr/bin/python3
+. "$(dirname "$0")/../tools/tap.sh"
+. "$(dirname "$0")/../tools/check.sh"
+
 MAN=cmd/kvmigrate/kvmigrate.1
 GOOD="small empty multiframe"
 # Every command.
 COMMANDS="up export import status inspect verify drop-tables help"
-STUBS="up export import status verify drop-tables"
-
-# The tests must not depend on the caller's environment.
-unset KVMIGRATE_DB KVMIGRATE_KV KVMIGRATE_KV_ENABLED
-LC_ALL=C
-export LC_ALL
+STUBS="export import verify drop-tables"
+# commands that connect, with an argument check like the stubs'
+CONNECTING="up status"
 
 T=$(mktemp -d) || exit 1
 trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
 
-. "$(dirname "$0")/../tools/tap.sh"
-desc=
-why=
-
-# --- the harness --------------------------------------------------------
-
-# run ARG...: run kvmigrate; sets $rc, stdout in $T/out, stderr in $T/err
-run() {
-	"$KVMIGRATE" "$@" >"$T/out" 2>"$T/err"
-	rc=$?
-}
-
-# run_env "VAR=VALUE ..." ARG...: run with extra environment variables
-# (values without blanks)
-run_env() {
-	vars=$1
-	shift
-	(
-		for v in $vars; do
-			export "${v?}"
-		done
-		exec "$KVMIGRATE" "$@"
-	) >"$T/out" 2>"$T/err"
-	rc=$?
-}
-
-begin() {
-	desc=$1
-	why=
-	: >"$T/out"
-	: >"$T/err"
-}
-
-fail() {
-	why="$why
-$1"
-}
-
-end() {
-	if [ -z "$why" ]; then
-		ok "$desc"
-		return
-	fi
-	not_ok "$desc"
-	printf '%s\n' "$why" | sed -e '/^$/d' -e 's/^/#   /'
-	if [ -s "$T/err" ]; then
-		echo "#   stderr was:"
-		head -n 8 "$T/err" | cat -v | sed 's/^/#     /'
-	fi
-}
-
-skip() {
-	n=$((n + 1))
-	echo "ok $n - $1 # SKIP $2"
-}
-
-want_rc() {
-	[ "$rc" -eq "$1" ] || fail "exit status $rc, expected $1"
-}
-
-want_out_empty() {
-	[ -s "$T/out" ] && fail "stdout not empty: $(head -c 200 "$T/out")"
-	:
-}
-
-want_err_empty() {
-	[ -s "$T/err" ] && fail "stderr not empty"
-	:
-}
-
-# want_err_exact LINE...: stderr is exactly these lines
-want_err_exact() {
-	printf '%s\n' "$@" >"$T/want"
-	cmp -s "$T/want" "$T/err" || fail "stderr differs: $(diff "$T/want" "$T/err" | sed -n '2,6p' | tr '\n' '|')"
-}
-
-# want_out_line N LINE: line N of stdout is LINE
-want_out_line() {
-	got=$(sed -n "$1p" "$T/out")
-	[ "$got" = "$2" ] || fail "stdout line $1 is '$got', expected '$2'"
-}
-
-want_err_line() {
-	got=$(sed -n "$1p" "$T/err")
-	[ "$got" = "$2" ] || fail "stderr line $1 is '$got', expected '$2'"
-}
-
-# want_out_grep ERE: some line of stdout matches
-want_out_grep() {
-	grep -Eq -e "$1" "$T/out" || fail "no line of stdout matches /$1/"
-}
-
-want_err_grep() {
-	grep -Eq -e "$1" "$T/err" || fail "no line of stderr matches /$1/"
-}
-
-want_err_lines() {
-	got=$(wc -l <"$T/err")
-	[ "$got" -eq "$1" ] || fail "stderr has $got lines, expected $1"
-}
-
-# A usage error: exit 2, nothing on stdout, the error line, then the usage
-# line of the command.
-want_usage_error() {
-	want_rc 2
-	want_out_empty
-	want_err_exact "kvmigrate: error: $1" "usage: $2"
-}
-
+# usage_of COMMAND: the usage line of COMMAND --help, without "usage: "
 usage_of() {
 	"$KVMIGRATE" "$1" --help 2>/dev/null | sed -n '1s/^usage: //p'
 }
@@ -335,11 +221,6 @@ mode, args = sys.argv[1], sys.argv[2:]
 {"text": check_text, "json": check_json, "jsonerr": check_json_error,
  "escapes": check_escapes, "options": check_options}[mode](*args)
 EOF
-
-# pycheck MODE ARG...: run a check of check.py; its message becomes a failure
-pycheck() {
-	msg=$("$PY" "$T/check.py" "$@" 2>&1) || fail "${msg:-check.py $1 failed}"
-}
 
 # --- help and version ---------------------------------------------------
 
@@ -541,7 +422,7 @@ run inspect a.kvm b.kvm
 want_usage_error "unexpected argument 'b.kvm'" "$(usage_of inspect)"
 end
 
-for c in $STUBS; do
+for c in $STUBS $CONNECTING; do
 	begin "$c with an extra argument"
 	run "$c" extra
 	want_rc 2
@@ -615,20 +496,47 @@ not_implemented() {
 	want_err_exact "kvmigrate: error: '$1' is not implemented in this version of kvmigrate"
 }
 
-begin "up is not implemented"
-run up
-not_implemented up
-end
-
-begin "up with every option is not implemented"
+# the KV flag is refused before anything else happens, whatever the rest
+KV_REFUSED="kvmigrate: error: the KV migration (the KV flag) is not part of this version of kvmigrate; nothing was done"
+begin "up with the KV flag and every option is refused before it connects"
 run up --kv-enabled --drop-tables --dry-run --jobs 4 --keep-export "$T/keep.kvm" \
 	--db "dbname=nosuch" --kv "$T/kv" --lock-wait 30 --schema-dir "$T"
-not_implemented up
+want_rc 1
+want_out_empty
+want_err_line 1 "$KV_REFUSED"
+want_err_line 2 "hint: run 'kvmigrate up' without the KV flag to apply the SQL versions"
+[ -e "$T/kv" ] && fail "$T/kv was created"
+[ -e "$T/keep.kvm" ] && fail "$T/keep.kvm was created"
+:
 end
 
 begin "up with the KV flag and store from the environment"
 run_env "KVMIGRATE_KV_ENABLED=1 KVMIGRATE_KV=$T/kv KVMIGRATE_DB=dbname=nosuch" up --drop-tables
-not_implemented up
+want_rc 1
+want_err_line 1 "$KV_REFUSED"
+end
+
+begin "up with a schema directory that holds no version"
+run up --db "dbname=nosuch" --schema-dir "$T"
+want_rc 1
+want_out_empty
+want_err_line 1 "kvmigrate: error: schema directory '$T' holds no version file (NNNNNN_name.up.sql)"
+want_err_line 2 "hint: nothing was changed"
+end
+
+begin "up with an unreachable database fails after one attempt when retries are off"
+run_env "KVMIGRATE_CONNECT_RETRY=0" up --db "host=$T/nosock dbname=nosuch"
+want_rc 1
+want_out_empty
+want_err_grep "^kvmigrate: error: cannot connect to database 'nosuch' on $T/nosock port [0-9]+ as user '"
+want_err_grep "^hint: nothing was changed"
+grep -q "cannot connect yet" "$T/err" && fail "it retried"
+:
+end
+
+begin "up with a bad KVMIGRATE_CONNECT_RETRY"
+run_env "KVMIGRATE_CONNECT_RETRY=soon" up
+want_usage_error "invalid value 'soon' for KVMIGRATE_CONNECT_RETRY: expected seconds from 0 to 3600" "$(usage_of up)"
 end
 
 begin "export is not implemented and writes nothing"
@@ -655,9 +563,14 @@ run_env "KVMIGRATE_KV=$T/kv" import --input "$T/x.kvm"
 not_implemented import
 end
 
-begin "status is not implemented"
-run status --json --db "dbname=nosuch" --kv "$T/kv"
-not_implemented status
+begin "status --json with an unreachable database: one JSON object, ok false"
+run_env "KVMIGRATE_CONNECT_RETRY=0" status --json --db "host=$T/nosock dbname=nosuch" --kv "$T/kv"
+want_rc 1
+want_out_grep '^  "ok": false,$'
+want_out_grep '^    "name": "KVM_ECONNECT",$'
+want_err_grep "^kvmigrate: error: cannot connect to database 'nosuch'"
+[ -e "$T/kv" ] && fail "$T/kv was created"
+:
 end
 
 begin "verify is not implemented"

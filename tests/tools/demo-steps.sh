@@ -3,15 +3,15 @@
 #
 #   sh tests/tools/demo.sh BIN        (do not run this file directly)
 #
-# 1. Creates a few tables of the service's old schema, with some rows.
-#    SAMPLE DATA: a small hand-written stand-in, not the real schema (the
-#    numbered schema versions live in pkg-migrators/schema/).
-# 2. Runs BIN --version.
-# 3. Runs BIN up --kv-enabled against the cluster and a KV path in a
-#    temporary directory, and shows its output and exit status.
-# 4. Says what happened.
-# Exit status 0 when up succeeded, or failed only because it is not
-# implemented in this version (and then changed nothing); 1 otherwise.
+# 1. BIN --version, and BIN status on the empty database.
+# 2. BIN up: applies the built-in SQL schema versions (the service's old
+#    schema), then a second BIN up, which has nothing to do.
+# 3. Loads a few rows into the old tables (SAMPLE DATA: a small hand-written
+#    set, until the data generator exists) and shows BIN status.
+# 4. BIN up --kv-enabled with a KV path in a temporary directory: this
+#    version refuses the KV migration before it connects, and changes
+#    nothing; the demo checks that.
+# Exit status 0 when every step behaved as described; 1 otherwise.
 set -eu
 
 if [ $# -ne 1 ] || [ -z "${KVMIGRATE_TEST_DB:-}" ]; then
@@ -25,9 +25,10 @@ trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 kv=$work/kv.mdb
+db=$KVMIGRATE_TEST_DB
 
 psql() {
-	"$KVMIGRATE_TEST_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$KVMIGRATE_TEST_DB" "$@"
+	"$KVMIGRATE_TEST_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$db" "$@"
 }
 step() {
 	echo
@@ -38,105 +39,104 @@ show() {
 	[ -s "$2" ] || return 0
 	sed "s/^/$1/" "$2"
 }
-
-# --- 1. sample data -------------------------------------------------------------
-
-step "1. sample tables of the old schema (SAMPLE DATA, not the real schema)"
-psql <<'SQL'
--- SAMPLE DATA: a hand-written stand-in for a few tables of the service's
--- old schema, enough to show the tool at work. The real table definitions
--- are the numbered schema versions of pkg-migrators/schema/.
-CREATE TABLE schema_migrations (
-	version bigint PRIMARY KEY,
-	dirty boolean NOT NULL
-);
-INSERT INTO schema_migrations (version, dirty) VALUES (1, false);
-
-CREATE TABLE auth_users (
-	id serial PRIMARY KEY,
-	created_at timestamptz NOT NULL,
-	display_name text NOT NULL UNIQUE,
-	email text,
-	encrypted_password bytea
-);
-INSERT INTO auth_users (created_at, display_name, email, encrypted_password) VALUES
-	('2022-03-01 10:00:00+00', 'admin', 'admin@example.com', '\x2432612431302461646d696e'),
-	('2022-03-02 11:30:00+00', 'alice', 'alice@example.com', '\x243261243130246131696365'),
-	('2022-03-03 09:15:00+00', 'bob', NULL, NULL);
-
-CREATE TABLE graveler_repositories (
-	id text PRIMARY KEY,
-	storage_namespace text NOT NULL,
-	creation_date timestamptz NOT NULL,
-	default_branch text NOT NULL
-);
-INSERT INTO graveler_repositories (id, storage_namespace, creation_date, default_branch) VALUES
-	('example-repo', 's3://example-bucket/example-repo', '2022-03-04 08:00:00+00', 'main'),
-	('images', 'local:///var/lib/service/images', '2022-03-05 12:00:00+00', 'main');
-SQL
-psql -c "SELECT 'schema_migrations' AS \"table\", count(*) AS rows FROM schema_migrations
-	UNION ALL SELECT 'auth_users', count(*) FROM auth_users
-	UNION ALL SELECT 'graveler_repositories', count(*) FROM graveler_repositories"
-
-# --- 2. version -------------------------------------------------------------------
-
-step "2. kvmigrate --version"
-rc=0
-"$bin" --version || rc=$?
-if [ "$rc" -ne 0 ]; then
-	echo "demo: kvmigrate --version failed with exit status $rc" >&2
+# Run BIN with ARGS, show its output, and keep its exit status in $rc.
+run() {
+	echo "\$ kvmigrate $*"
+	rc=0
+	"$bin" "$@" >"$work/out" 2>"$work/err" </dev/null || rc=$?
+	show "  stdout| " "$work/out"
+	show "  stderr| " "$work/err"
+	echo "  exit status: $rc"
+}
+# The rows of all old tables together.
+count_rows() {
+	psql -A -t -c "SELECT sum(n) FROM (
+		SELECT count(*) AS n FROM auth_users UNION ALL SELECT count(*) FROM auth_groups
+		UNION ALL SELECT count(*) FROM auth_policies UNION ALL SELECT count(*) FROM auth_user_groups
+		UNION ALL SELECT count(*) FROM auth_user_policies UNION ALL SELECT count(*) FROM auth_group_policies
+		UNION ALL SELECT count(*) FROM auth_credentials UNION ALL SELECT count(*) FROM auth_installation_metadata
+		UNION ALL SELECT count(*) FROM auth_expired_tokens UNION ALL SELECT count(*) FROM graveler_repositories
+		UNION ALL SELECT count(*) FROM graveler_branches UNION ALL SELECT count(*) FROM graveler_tags
+		UNION ALL SELECT count(*) FROM graveler_commits UNION ALL SELECT count(*) FROM graveler_staging_kv
+		UNION ALL SELECT count(*) FROM actions_runs UNION ALL SELECT count(*) FROM actions_run_hooks
+		UNION ALL SELECT count(*) FROM gateway_multiparts) t"
+}
+fail() {
+	echo "demo: $*" >&2
+	echo "demo: FAILED" >&2
 	exit 1
+}
+
+# --- 1. version and status -------------------------------------------------------
+
+step "1. the tool, and the state of an empty database"
+run --version
+[ "$rc" -eq 0 ] || fail "kvmigrate --version failed"
+run status --db "$db" --kv "$kv"
+[ "$rc" -eq 0 ] || fail "kvmigrate status failed"
+
+# --- 2. up without the KV flag ------------------------------------------------------
+
+step "2. apply the SQL schema versions (the KV flag is off)"
+run up --db "$db" --kv "$kv"
+[ "$rc" -eq 0 ] || fail "kvmigrate up failed"
+run up --db "$db" --kv "$kv"
+[ "$rc" -eq 0 ] || fail "the second kvmigrate up failed"
+[ ! -e "$kv" ] || fail "kvmigrate up without the KV flag created $kv"
+
+# --- 3. sample rows -------------------------------------------------------------------
+
+step "3. a few rows in the old tables (SAMPLE DATA)"
+psql <<'SQL'
+-- SAMPLE DATA: a handful of hand-written rows, one or more per package.
+INSERT INTO auth_users (created_at, display_name, email, encrypted_password, source) VALUES
+	('2022-03-01 10:00:00+00', 'admin', 'admin@example.com', '\x2432612431302461646d696e', 'internal'),
+	('2022-03-02 11:30:00+00', 'alice', 'alice@example.com', '\x243261243130246131696365', 'internal'),
+	('2022-03-03 09:15:00+00', 'bob', NULL, NULL, 'oidc');
+INSERT INTO auth_groups (created_at, display_name) VALUES ('2022-03-01 10:00:00+00', 'Admins');
+INSERT INTO auth_policies (created_at, display_name, statement) VALUES
+	('2022-03-01 10:00:00+00', 'FullAccess', '[{"Effect": "allow", "Action": ["*"], "Resource": "*"}]');
+INSERT INTO auth_user_groups SELECT u.id, g.id FROM auth_users u, auth_groups g WHERE u.display_name = 'admin';
+INSERT INTO auth_group_policies SELECT g.id, p.id FROM auth_groups g, auth_policies p;
+INSERT INTO auth_credentials SELECT 'AKIAEXAMPLE000000001', '\x00ff10', now(), id FROM auth_users WHERE display_name = 'alice';
+INSERT INTO graveler_repositories VALUES ('example-repo', 's3://example-bucket/example-repo', '2022-03-04 08:00:00+00', 'main');
+INSERT INTO graveler_commits (repository_id, id, committer, message, creation_date, meta_range_id, metadata, parents, generation)
+	VALUES ('example-repo', 'c0ffee01', 'admin', 'Repository created', '2022-03-04 08:00:00+00', 'mr1', '{}', '{}', 1);
+INSERT INTO graveler_branches VALUES ('example-repo', 'main', 'st-0001', 'c0ffee01');
+INSERT INTO graveler_tags VALUES ('example-repo', 'v1.0', 'c0ffee01');
+INSERT INTO graveler_staging_kv VALUES
+	('st-0001', 'data/a.csv', '\x01', '\x7b7d'),
+	('st-0001', 'data/gone.csv', NULL, NULL);
+INSERT INTO actions_runs VALUES ('example-repo', 'run-1', 'pre-commit', now(), now(), 'main', 'main', 'c0ffee01', true);
+INSERT INTO actions_run_hooks VALUES ('example-repo', 'run-1', 'hook-1', 'lint', 'check', now(), now(), true);
+INSERT INTO gateway_multiparts (upload_id, path, physical_address) VALUES ('upload-1', 'data/big.bin', 's3://example-bucket/x');
+SQL
+rows=$(count_rows)
+echo "  loaded sample rows (users, groups, policies, repositories, commits, staging, actions, multiparts)"
+run status --db "$db" --kv "$kv"
+[ "$rc" -eq 0 ] || fail "kvmigrate status failed"
+
+# --- 4. up with the KV flag -----------------------------------------------------------
+
+step "4. the KV migration (not part of this version)"
+run up --kv-enabled --db "$db" --kv "$kv"
+version=$(psql -A -t -c "SELECT version FROM schema_migrations")
+after=$(count_rows)
+if [ "$rc" -ne 1 ] || ! grep -q 'not part of this version' "$work/err"; then
+	fail "kvmigrate up --kv-enabled: expected exit status 1 and 'not part of this version'"
 fi
-
-# --- 3. up ------------------------------------------------------------------------
-
-step "3. kvmigrate up --kv-enabled --db \"$KVMIGRATE_TEST_DB\" --kv $kv"
-rc=0
-"$bin" up --kv-enabled --db "$KVMIGRATE_TEST_DB" --kv "$kv" \
-	>"$work/up.out" 2>"$work/up.err" </dev/null || rc=$?
-show "  stdout| " "$work/up.out"
-show "  stderr| " "$work/up.err"
-echo "  exit status: $rc"
-
-# --- 4. what happened ---------------------------------------------------------------
-
-step "4. result"
-tables=$(psql -A -t -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
-version=$(psql -A -t -c "SELECT version FROM schema_migrations" 2>/dev/null || echo "(table gone)")
-echo "  tables in the database: $tables; schema_migrations.version: $version"
-
-result=0
-if [ "$rc" -eq 0 ]; then
-	if [ -f "$kv" ]; then
-		echo "  KV store: $kv ($(wc -c <"$kv") bytes)"
-		if command -v mdb_stat >/dev/null 2>&1; then
-			mdb_stat -n -e "$kv" | sed 's/^/  | /' || true
-		fi
-		echo "demo: kvmigrate up migrated the sample tables into the KV store"
-	else
-		echo "demo: kvmigrate up succeeded but created no KV store at $kv" >&2
-		result=1
-	fi
-elif [ "$rc" -eq 1 ] && grep -q 'not implemented in this version' "$work/up.err"; then
-	# The only failure this version may give: then nothing may have changed.
-	if [ -e "$kv" ] || [ "$tables" != 3 ] || [ "$version" != 1 ]; then
-		echo "demo: kvmigrate up said it is not implemented, yet something changed" >&2
-		result=1
-	else
-		echo "demo: 'kvmigrate up' is not implemented in this version: it checked its"
-		echo "      options and stopped with exit status 1; the database and the KV path"
-		echo "      are unchanged (no KV store was created)"
-	fi
-else
-	echo "demo: kvmigrate up failed with exit status $rc" >&2
-	result=1
+if [ -e "$kv" ] || [ "$version" != 8 ] || [ "$after" != "$rows" ]; then
+	fail "kvmigrate up --kv-enabled changed something"
 fi
+echo "  the database is still at version $version with its $rows sample rows; nothing at $kv"
 
 echo
 echo "demo: what it did:"
-echo "  - started a throwaway PostgreSQL cluster: $KVMIGRATE_TEST_DB"
-echo "  - created 3 sample tables of the old schema (6 rows)"
-echo "  - ran kvmigrate --version and kvmigrate up --kv-enabled --kv $kv"
+echo "  - started a throwaway PostgreSQL cluster: $db"
+echo "  - applied the 8 built-in SQL schema versions with kvmigrate up, then ran"
+echo "    it again (nothing to do), and loaded $rows sample rows"
+echo "  - showed kvmigrate status before and after"
+echo "  - ran kvmigrate up --kv-enabled --kv $kv: refused in this version,"
+echo "    nothing changed"
 echo "  - the cluster and $work are removed as the demo ends"
-[ "$result" -eq 0 ] && echo "demo: ok" || echo "demo: FAILED" >&2
-exit "$result"
+echo "demo: ok"

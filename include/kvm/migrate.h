@@ -1,0 +1,300 @@
+/*
+ * kvm/migrate.h - the engine: `up` and `status` as library calls.
+ *
+ * The CLI (kvmigrate up, kvmigrate status) and the service's upgrade
+ * command call the same functions:
+ *
+ *     struct kvm_up_opts o = KVM_UP_OPTS_INIT;
+ *     o.conninfo = "postgresql://...";  o.on_event = print_line;
+ *     rc = kvm_up(&o, &result, &err);
+ *
+ *     rc = kvm_status(&status_opts, &status, &err);
+ *
+ * The engine never prints: what a person should see while it works comes
+ * through the event callback (a retry, a wait for the lock, one event per
+ * SQL version), and the outcome through the result struct and the
+ * struct kvm_error.
+ *
+ * The SQL versions and the version table.  The schema version lives in
+ * golang-migrate's table, schema_migrations(version bigint primary key,
+ * dirty boolean) in the connection's current schema, holding one row, so
+ * a database migrated by that tool is picked up where it stands.  Each
+ * pending version is applied in one transaction together with the update
+ * of that row: a version is either wholly applied and recorded clean, or
+ * not at all.  Transaction-control statements in a version file (BEGIN,
+ * COMMIT, END, START TRANSACTION) are skipped for that reason; a file that
+ * uses ROLLBACK or a two-phase command is refused.  A version table marked
+ * dirty (left by another tool after a failure) is reported, never touched.
+ *
+ * The migration lock.  Every call that writes holds a session-level
+ * advisory lock for its whole run; it dies with the session, so no reset
+ * command exists or is needed.  Its key is golang-migrate's for the same
+ * table (see kvm_lock_key), so kvmigrate and golang-migrate never migrate
+ * one database at the same time.
+ */
+#ifndef KVM_MIGRATE_H
+#define KVM_MIGRATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvm/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Default bound on retrying a transient connection failure, in ms. */
+#define KVM_DEFAULT_CONNECT_RETRY_MS 30000u
+
+/** Default wait for the migration lock, in seconds. */
+#define KVM_DEFAULT_LOCK_WAIT_S 10u
+
+/** The name of the version table (golang-migrate's default). */
+#define KVM_VERSION_TABLE "schema_migrations"
+
+/** Longest text kept for a database target ("database 'x' on ..."). */
+#define KVM_TARGET_MAX 512
+
+/**
+ * The session holding the migration lock, from pg_locks and
+ * pg_stat_activity.  Strings are empty when the server does not show them
+ * (a role without pg_read_all_stats sees little of other roles' sessions).
+ */
+struct kvm_lock_holder {
+	int pid;                    /**< 0: not found (it just went away) */
+	char application_name[64];
+	char user[64];
+	char client[64];            /**< client address, or "local" */
+	char backend_start[40];     /**< session start, "2026-11-21 10:00:01+00" */
+	int64_t seconds;            /**< seconds since backend_start, -1 unknown */
+	char state[32];             /**< "active", "idle", ... */
+};
+
+/**
+ * Describe @h in one line for messages: "pid 4242 (application_name
+ * 'kvmigrate', user 'u', from local, connected since 2026-11-21 10:00:01
+ * UTC, 12 s ago, state 'active')".
+ */
+void kvm_lock_holder_describe(const struct kvm_lock_holder *h, char *out,
+                              size_t size);
+
+/** What an event reports. */
+enum kvm_event_kind {
+	/** A connection attempt failed in a way that may pass; retrying. */
+	KVM_EVENT_CONNECT_RETRY = 1,
+	/** The migration lock is held by another session; waiting. */
+	KVM_EVENT_LOCK_WAIT,
+	/** One SQL version was applied and recorded. */
+	KVM_EVENT_VERSION_APPLIED,
+	/** Dry run: this SQL version would be applied. */
+	KVM_EVENT_VERSION_PENDING,
+};
+
+/**
+ * One event.  Only the fields of its kind are set; pointers are valid
+ * during the callback only.
+ */
+struct kvm_event {
+	enum kvm_event_kind kind;
+	/* KVM_EVENT_CONNECT_RETRY */
+	unsigned attempt;           /**< the attempt that failed, from 1 */
+	unsigned delay_ms;          /**< wait before the next attempt */
+	const char *reason;         /**< libpq's reason, one line */
+	/* KVM_EVENT_LOCK_WAIT */
+	const struct kvm_lock_holder *holder;
+	unsigned wait_s;            /**< the longest it will wait */
+	/* KVM_EVENT_VERSION_* */
+	uint64_t version;
+	const char *name;           /**< the file name */
+	uint64_t ms;                /**< time to apply, with the commit */
+	unsigned statements;        /**< statements executed */
+	unsigned skipped;           /**< transaction-control statements skipped */
+};
+
+/** The event callback; it must not call back into the engine. */
+typedef void (*kvm_event_fn)(void *ctx, const struct kvm_event *ev);
+
+/** Options of kvm_up(). */
+struct kvm_up_opts {
+	/** libpq conninfo or URI; NULL: libpq's PG* variables alone. */
+	const char *conninfo;
+	/** Bound on connection retries in ms (0: one attempt). */
+	unsigned connect_retry_ms;
+	/** Directory of NNNNNN_name.up.sql files; NULL: the built-in ones. */
+	const char *schema_dir;
+	/** Run the KV migration after the SQL versions. */
+	int kv_enabled;
+	/** The KV store (LMDB file); needed with kv_enabled. */
+	const char *kv_path;
+	/** Change nothing; report what would be done. */
+	int dry_run;
+	/** Seconds to wait for the migration lock (0: fail at once). */
+	unsigned lock_wait_s;
+	/** Optional event callback and its context. */
+	kvm_event_fn on_event;
+	void *event_ctx;
+};
+
+#define KVM_UP_OPTS_INIT { .connect_retry_ms = KVM_DEFAULT_CONNECT_RETRY_MS, \
+                           .lock_wait_s = KVM_DEFAULT_LOCK_WAIT_S }
+
+/** How kvm_up() ended. */
+enum kvm_up_outcome {
+	/** Failed (the error says why); the fields say how far it got. */
+	KVM_UP_FAILED = 0,
+	/** SQL versions were applied; the KV migration was skipped (flag off). */
+	KVM_UP_APPLIED,
+	/** Nothing to apply: the schema was at the last SQL version. */
+	KVM_UP_CURRENT,
+	/** The database is at the KV migration version already. */
+	KVM_UP_MIGRATED,
+	/** Dry run: nothing was changed. */
+	KVM_UP_DRY_RUN,
+};
+
+/** What kvm_up() did; filled on failure too, as far as it got. */
+struct kvm_up_result {
+	enum kvm_up_outcome outcome;
+	char target[KVM_TARGET_MAX];  /**< the database, without password */
+	int had_version;        /**< the database had a version before */
+	uint64_t from_version;  /**< the version before (if had_version) */
+	int has_version;        /**< the database has a version now */
+	uint64_t version;       /**< the version now: always clean */
+	uint64_t last_sql_version;
+	uint64_t kv_version;    /**< the KV migration version */
+	size_t applied;         /**< SQL versions applied (or pending, dry run) */
+	uint64_t ms;            /**< time spent applying them */
+	int kv_skipped;         /**< the KV migration was skipped: flag off */
+	int version_failed;     /**< a version file failed (failed_version) */
+	uint64_t failed_version;
+};
+
+/**
+ * The upgrade.  Connects, takes the migration lock (waiting at most
+ * lock_wait_s), reads the version table, and applies every pending SQL
+ * version, each in its own transaction with its version-row update.
+ * Without kv_enabled it stops there and never touches kv_path.
+ *
+ * @return 0 (result->outcome says which success);
+ *         KVM_ECONNECT; KVM_ELOCKED (the message names the holder);
+ *         KVM_EDIRTY; KVM_ETOONEW (message: both versions);
+ *         KVM_EUNKNOWNVERSION; KVM_ESCHEMA (a version file failed: the
+ *         message names the file, the line and the server's error; that
+ *         version left no trace and result->version is the clean version
+ *         the database is at); KVM_EDB; KVM_ENOTSUP (kv_enabled: the KV
+ *         migration is not in this version; nothing was done);
+ *         errno values and KVM_ESCHEMA from loading schema_dir;
+ *         KVM_EINVAL; KVM_ENOMEM
+ */
+int kvm_up(const struct kvm_up_opts *opts, struct kvm_up_result *result,
+           struct kvm_error *err);
+
+/** Options of kvm_status(). */
+struct kvm_status_opts {
+	const char *conninfo;
+	unsigned connect_retry_ms;
+	const char *schema_dir;   /**< NULL: the built-in versions */
+	const char *kv_path;      /**< NULL: no KV store to look at */
+	int kv_enabled;           /**< the KV flag, as the caller sees it */
+	kvm_event_fn on_event;
+	void *event_ctx;
+};
+
+#define KVM_STATUS_OPTS_INIT { .connect_retry_ms = KVM_DEFAULT_CONNECT_RETRY_MS }
+
+/** Where the SQL schema stands. */
+enum kvm_sql_state {
+	KVM_SQL_FRESH = 1,      /**< no version recorded: nothing applied */
+	KVM_SQL_BEHIND,         /**< SQL versions pending */
+	KVM_SQL_CURRENT,        /**< at the last SQL version; KV migration due */
+	KVM_SQL_MIGRATED,       /**< at the KV migration version */
+	KVM_SQL_DIRTY,          /**< marked dirty by another tool */
+	KVM_SQL_TOO_NEW,        /**< newer than this kvmigrate knows */
+	KVM_SQL_UNKNOWN,        /**< a version this schema source lacks */
+};
+
+/** What is at the KV path. */
+enum kvm_kv_state {
+	KVM_KV_NOT_SET = 1,     /**< no KV path given */
+	KVM_KV_ABSENT,          /**< nothing at the path */
+	KVM_KV_PRESENT,         /**< a KV store kvmigrate created */
+	KVM_KV_FOREIGN,         /**< an LMDB file without kvmigrate's metadata */
+	KVM_KV_EMPTY,           /**< an empty file */
+	KVM_KV_NOT_LMDB,        /**< a file that is not LMDB */
+	KVM_KV_NOT_FILE,        /**< a directory or other non-file */
+	KVM_KV_UNREADABLE,      /**< cannot be read (detail says why) */
+};
+
+/** Most old tables kvm_status() reports. */
+#define KVM_STATUS_MAX_TABLES 64
+
+/** The answer of kvm_status(); plain data, nothing to free. */
+struct kvm_status {
+	char target[KVM_TARGET_MAX];
+	char schema_origin[KVM_TARGET_MAX];
+	enum kvm_sql_state state;
+	int version_table;          /**< the version table exists */
+	int has_version;            /**< it holds a version */
+	uint64_t version;
+	int dirty;
+	uint64_t last_sql_version;
+	uint64_t kv_version;
+	size_t pending;             /**< SQL versions not yet applied */
+	uint64_t first_pending;     /**< the first of them (if pending) */
+	int kv_enabled;
+	struct {
+		const char *path;       /**< opts->kv_path */
+		enum kvm_kv_state state;
+		int has_version;        /**< state PRESENT: version recorded */
+		uint64_t version;
+		uint64_t size;          /**< bytes of the file */
+		char detail[256];       /**< why UNREADABLE / NOT_LMDB, or "" */
+	} kv;
+	size_t tables;              /**< old tables known to the migrators */
+	size_t tables_present;
+	const char *table_name[KVM_STATUS_MAX_TABLES]; /**< static strings */
+	unsigned char table_present[KVM_STATUS_MAX_TABLES];
+	int64_t lock_key;
+	int lock_held;              /**< another session holds the lock now */
+	struct kvm_lock_holder holder;
+	char next[128];             /**< the command to run next, "" if none */
+	char reason[768];           /**< why, in one sentence */
+};
+
+/**
+ * Where the migration stands.  Reads only: takes no lock, writes nothing,
+ * and opens the KV store read-only without a lock file.
+ *
+ * @return 0; KVM_ECONNECT; KVM_EDB; errno values and KVM_ESCHEMA from
+ *         loading schema_dir; KVM_ENOMEM
+ */
+int kvm_status(const struct kvm_status_opts *opts, struct kvm_status *status,
+               struct kvm_error *err);
+
+/** "fresh", "behind", "current", "migrated", "dirty", "too-new", "unknown". */
+const char *kvm_sql_state_name(enum kvm_sql_state s);
+
+/** "not-set", "absent", "present", "foreign", "empty", "not-lmdb",
+ *  "not-a-file", "unreadable". */
+const char *kvm_kv_state_name(enum kvm_kv_state s);
+
+/**
+ * The migration lock's key for a database, computed as golang-migrate
+ * (v4, postgres driver) computes its advisory lock id:
+ *
+ *     CRC-32 (IEEE) of  schema "\0" table "\0" database
+ *     times 1486364155, modulo 2^32
+ *
+ * with schema the connection's current_schema(), table
+ * KVM_VERSION_TABLE and database current_database().  The lock is
+ * pg_advisory_lock(key) on that bigint.
+ */
+int64_t kvm_lock_key(const char *database, const char *schema,
+                     const char *table);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KVM_MIGRATE_H */
