@@ -1,0 +1,2 @@
+drop table if exists branches;
+drop table if exists commits;

@@ -1,0 +1,2 @@
+DROP TABLE webhooks;
+DROP FUNCTION touch_updated_at();

@@ -1,0 +1,1 @@
+DROP VIEW repository_overview;

@@ -1,0 +1,4 @@
+START TRANSACTION;
+ALTER TABLE multipart_uploads DROP COLUMN state;
+DROP TYPE upload_state;
+COMMIT;
