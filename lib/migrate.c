@@ -163,6 +163,14 @@ static int session_open(struct session *s, const char *conninfo,
 		snprintf(s->schema, sizeof(s->schema), "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
 	s->lock_key = kvm_lock_key(s->database, s->schema, KVM_VERSION_TABLE);
+	/* If kvmigrate is killed during a long statement, the server would
+	 * otherwise run it to its end, holding the lock, before noticing; with
+	 * this (PostgreSQL 14 and later) it checks the client every second,
+	 * rolls back and releases the lock. */
+	if (PQserverVersion(kvm_db_conn(s->db)) >= 140000 &&
+	    (rc = kvm_db_exec(s->db, "SET client_connection_check_interval = "
+	                      "1000", err)) != 0)
+		goto fail;
 	if (s->schema[0] == '\0')
 		return 0;
 	schema_q = PQescapeIdentifier(kvm_db_conn(s->db), s->schema,

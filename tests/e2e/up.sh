@@ -516,6 +516,41 @@ want_row "$run2" "8|f"
 cat "$T/e1" "$T/e2" >"$T/err"
 end
 
+begin "up killed with SIGKILL inside a version: rolled back, lock released, next up applies it"
+newdb
+kdb=$db
+mkdir "$T/kill"
+write "$T/kill/000001_a.up.sql" 'CREATE TABLE k1(x int);\n'
+write "$T/kill/000002_b.up.sql" 'CREATE TABLE k2(x int);\nSELECT pg_sleep(60);\n'
+"$KVMIGRATE" up --db "$(conn "$kdb")" --schema-dir "$T/kill" >"$T/ko" 2>"$T/ke" &
+kpid=$!
+bgpids="$bgpids $kpid"
+i=0
+until [ "$(query "$(conn "$kdb")" "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kvmigrate' AND query LIKE '%pg_sleep%'")" = 1 ]; do
+	i=$((i + 1))
+	[ "$i" -lt 200 ] || break
+	sleep 0.05
+done
+kill -9 "$kpid"
+wait "$kpid" 2>/dev/null
+# the server notices the dead client within about a second
+i=0
+until [ "$(query "$(conn "$kdb")" "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kvmigrate'")" = 0 ]; do
+	i=$((i + 1))
+	[ "$i" -lt 100 ] || break
+	sleep 0.1
+done
+[ "$i" -lt 100 ] || fail "the killed run's session is still there after 10 s"
+want_row "$kdb" "1|f"
+want_missing "$kdb" k1 f
+want_missing "$kdb" k2 t
+write "$T/kill/000002_b.up.sql" 'CREATE TABLE k2(x int);\n'
+run up --db "$(conn "$kdb")" --schema-dir "$T/kill" --lock-wait 0
+want_rc 0
+want_row "$kdb" "2|f"
+want_missing "$kdb" k2 f
+end
+
 begin "two runs at once with a slow version: status sees the lock held by kvmigrate"
 newdb
 run3=$db
