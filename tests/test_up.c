@@ -500,8 +500,8 @@ static void test_up__lock_is_golang_migrates_and_names_its_holder(void **state)
 	 * independently of this code */
 	assert_int_equal(kvm_lock_key("postgres", "public", "schema_migrations"),
 	                 143310882);
-	assert_int_equal(kvm_lock_key("lakefs", "lakefs_schema", "schema_migrations"),
-	                 3421812972ll);
+	assert_int_equal(kvm_lock_key("meta", "meta_schema", "schema_migrations"),
+	                 2740676256ll);
 
 	assert_int_equal(kvmt_db_create(ci, sizeof(ci), "up_lock"), 0);
 	holder = kvmt_connect(ci);

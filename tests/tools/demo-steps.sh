@@ -6,8 +6,8 @@
 # 1. BIN --version, and BIN status on the empty database.
 # 2. BIN up: applies the built-in SQL schema versions (the service's old
 #    schema), then a second BIN up, which has nothing to do.
-# 3. Loads a few rows into the old tables (SAMPLE DATA: a small hand-written
-#    set, until the data generator exists) and shows BIN status.
+# 3. Fills the old tables with tests/tools/gen-data.py (the tiny size: every
+#    kind of row the service has, a few hundred in all) and shows BIN status.
 # 4. BIN up --kv-enabled with a KV path in a temporary directory: this
 #    version refuses the KV migration before it connects, and changes
 #    nothing; the demo checks that.
@@ -84,35 +84,12 @@ run up --db "$db" --kv "$kv"
 [ "$rc" -eq 0 ] || fail "the second kvmigrate up failed"
 [ ! -e "$kv" ] || fail "kvmigrate up without the KV flag created $kv"
 
-# --- 3. sample rows -------------------------------------------------------------------
+# --- 3. generated rows -----------------------------------------------------------------
 
-step "3. a few rows in the old tables (SAMPLE DATA)"
-psql <<'SQL'
--- SAMPLE DATA: a handful of hand-written rows, one or more per package.
-INSERT INTO auth_users (created_at, display_name, email, encrypted_password, source) VALUES
-	('2022-03-01 10:00:00+00', 'admin', 'admin@example.com', '\x2432612431302461646d696e', 'internal'),
-	('2022-03-02 11:30:00+00', 'alice', 'alice@example.com', '\x243261243130246131696365', 'internal'),
-	('2022-03-03 09:15:00+00', 'bob', NULL, NULL, 'oidc');
-INSERT INTO auth_groups (created_at, display_name) VALUES ('2022-03-01 10:00:00+00', 'Admins');
-INSERT INTO auth_policies (created_at, display_name, statement) VALUES
-	('2022-03-01 10:00:00+00', 'FullAccess', '[{"Effect": "allow", "Action": ["*"], "Resource": "*"}]');
-INSERT INTO auth_user_groups SELECT u.id, g.id FROM auth_users u, auth_groups g WHERE u.display_name = 'admin';
-INSERT INTO auth_group_policies SELECT g.id, p.id FROM auth_groups g, auth_policies p;
-INSERT INTO auth_credentials SELECT 'AKIAEXAMPLE000000001', '\x00ff10', now(), id FROM auth_users WHERE display_name = 'alice';
-INSERT INTO graveler_repositories VALUES ('example-repo', 's3://example-bucket/example-repo', '2022-03-04 08:00:00+00', 'main');
-INSERT INTO graveler_commits (repository_id, id, committer, message, creation_date, meta_range_id, metadata, parents, generation)
-	VALUES ('example-repo', 'c0ffee01', 'admin', 'Repository created', '2022-03-04 08:00:00+00', 'mr1', '{}', '{}', 1);
-INSERT INTO graveler_branches VALUES ('example-repo', 'main', 'st-0001', 'c0ffee01');
-INSERT INTO graveler_tags VALUES ('example-repo', 'v1.0', 'c0ffee01');
-INSERT INTO graveler_staging_kv VALUES
-	('st-0001', 'data/a.csv', '\x01', '\x7b7d'),
-	('st-0001', 'data/gone.csv', NULL, NULL);
-INSERT INTO actions_runs VALUES ('example-repo', 'run-1', 'pre-commit', now(), now(), 'main', 'main', 'c0ffee01', true);
-INSERT INTO actions_run_hooks VALUES ('example-repo', 'run-1', 'hook-1', 'lint', 'check', now(), now(), true);
-INSERT INTO gateway_multiparts (upload_id, path, physical_address) VALUES ('upload-1', 'data/big.bin', 's3://example-bucket/x');
-SQL
+step "3. generated rows in the old tables (tests/tools/gen-data.py --size tiny)"
+/usr/bin/python3 tests/tools/gen-data.py --db "$db" --size tiny --seed 1 2>&1 | sed 's/^/  /'
 rows=$(count_rows)
-echo "  loaded sample rows (users, groups, policies, repositories, commits, staging, actions, multiparts)"
+[ "${rows:-0}" -gt 0 ] || fail "tests/tools/gen-data.py loaded no rows"
 run status --db "$db" --kv "$kv"
 [ "$rc" -eq 0 ] || fail "kvmigrate status failed"
 
@@ -128,13 +105,13 @@ fi
 if [ -e "$kv" ] || [ "$version" != 8 ] || [ "$after" != "$rows" ]; then
 	fail "kvmigrate up --kv-enabled changed something"
 fi
-echo "  the database is still at version $version with its $rows sample rows; nothing at $kv"
+echo "  the database is still at version $version with its $rows rows; nothing at $kv"
 
 echo
 echo "demo: what it did:"
 echo "  - started a throwaway PostgreSQL cluster: $db"
 echo "  - applied the 8 built-in SQL schema versions with kvmigrate up, then ran"
-echo "    it again (nothing to do), and loaded $rows sample rows"
+echo "    it again (nothing to do), and generated $rows rows"
 echo "  - showed kvmigrate status before and after"
 echo "  - ran kvmigrate up --kv-enabled --kv $kv: refused in this version,"
 echo "    nothing changed"
