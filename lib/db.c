@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "db.h"
 
 struct kvm_db {
@@ -36,14 +37,6 @@ struct kvm_db {
 /* A password shorter than this is masked only where it stands alone:
  * masking every "a" of a message would make it unreadable. */
 #define SHORT_SECRET 4
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(unsigned ms)
 {
@@ -267,7 +260,7 @@ int kvm_db_open(struct kvm_db **out, const struct kvm_db_opts *opts,
 	const char *timeout = getenv("PGCONNECT_TIMEOUT") ? NULL : "10";
 	const char *kw[] = { "connect_timeout", "dbname", "application_name", NULL };
 	const char *val[] = { timeout, ci, "kvmigrate", NULL };
-	uint64_t start = now_ms();
+	uint64_t start = kvm_now_ms();
 	unsigned delay = 100;
 	struct kvm_db *db;
 
@@ -314,7 +307,7 @@ int kvm_db_open(struct kvm_db **out, const struct kvm_db_opts *opts,
 		PQfinish(db->conn);
 		db->conn = NULL;
 		ping = PQpingParams(kw, val, 1);
-		spent = now_ms() - start;
+		spent = kvm_now_ms() - start;
 		if ((ping != PQPING_NO_RESPONSE && ping != PQPING_REJECT) ||
 		    spent + delay > opts->retry_ms) {
 			if (attempt > 1)

@@ -30,11 +30,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kvm/migrate.h"
 #include "kvm/migrator.h"
 #include "kvm/schema.h"
+#include "clock.h"
 #include "db.h"
 #include "kvstore.h"
 #include "sqlsplit.h"
@@ -55,14 +55,6 @@ struct version_row {
 	uint64_t version;
 	int dirty;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static uint32_t crc32_ieee(uint32_t crc, const void *buf, size_t len)
 {
@@ -467,12 +459,11 @@ static int apply_version(struct session *s, const struct kvm_schema_version *v,
 	struct kvm_sql_splitter sp;
 	struct kvm_sql_stmt st;
 	char sql[700];
-	unsigned total, index = 0;
-	uint64_t t0 = now_ms();
+	unsigned index = 0;
+	uint64_t t0 = kvm_now_ms();
 	int rc;
 
-	if ((rc = check_file(v, &total, err)) != 0)
-		return rc;
+	/* kvm_up has split and checked the file (check_file) already */
 	memset(ev, 0, sizeof(*ev));
 	ev->kind = KVM_EVENT_VERSION_APPLIED;
 	ev->version = v->version;
@@ -511,7 +502,7 @@ static int apply_version(struct session *s, const struct kvm_schema_version *v,
 		rollback(s);
 		return KVM_ESCHEMA;
 	}
-	ev->ms = now_ms() - t0;
+	ev->ms = kvm_now_ms() - t0;
 	return 0;
 fail:
 	rollback(s);
@@ -622,7 +613,7 @@ int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
 		if ((rc = check_file(kvm_schema_get(sch, i), &n, err)) != 0)
 			goto out;
 	}
-	t0 = now_ms();
+	t0 = kvm_now_ms();
 	for (i = first_pending(sch, &row); i < kvm_schema_count(sch); i++) {
 		const struct kvm_schema_version *v = kvm_schema_get(sch, i);
 		struct kvm_event ev;
@@ -647,7 +638,7 @@ int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
 			r->version = v->version;
 		}
 		r->applied++;
-		r->ms = now_ms() - t0;
+		r->ms = kvm_now_ms() - t0;
 		event(o->on_event, o->event_ctx, &ev);
 	}
 	r->outcome = o->dry_run ? KVM_UP_DRY_RUN
