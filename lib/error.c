@@ -21,6 +21,7 @@ const char *kvm_strerror(int code)
 	case KVM_ESTATE:     return "call out of order";
 	case KVM_EINTERNAL:  return "internal error";
 	case KVM_END:        return "end of data";
+	case KVM_ECANCELED:  return "canceled";
 	case KVM_ENOTEXPORT: return "not a kvmigrate export file";
 	case KVM_EVERSION:   return "unsupported export format version";
 	case KVM_ETRUNCATED: return "export file truncated";
@@ -38,6 +39,10 @@ const char *kvm_strerror(int code)
 	case KVM_EUNKNOWNVERSION:
 		return "the database schema version is not a known version";
 	case KVM_ENOTSUP:    return "not supported by this version of kvmigrate";
+	case KVM_EKEYSIZE:   return "a KV key is longer than LMDB allows";
+	case KVM_EDANGLING:  return "a row refers to a missing row";
+	case KVM_EORDER:     return "records out of key order";
+	case KVM_ENOTABLE:   return "an old table is missing";
 	}
 	if (code > 0)
 		return strerror(code);
@@ -55,6 +60,7 @@ static const struct {
 	CODE(KVM_ESTATE),
 	CODE(KVM_EINTERNAL),
 	CODE(KVM_END),
+	CODE(KVM_ECANCELED),
 	CODE(KVM_ENOTEXPORT),
 	CODE(KVM_EVERSION),
 	CODE(KVM_ETRUNCATED),
@@ -71,6 +77,10 @@ static const struct {
 	CODE(KVM_ETOONEW),
 	CODE(KVM_EUNKNOWNVERSION),
 	CODE(KVM_ENOTSUP),
+	CODE(KVM_EKEYSIZE),
+	CODE(KVM_EDANGLING),
+	CODE(KVM_EORDER),
+	CODE(KVM_ENOTABLE),
 	/* errno values the library passes through (files, sockets) */
 	CODE(EPERM), CODE(ENOENT), CODE(EINTR), CODE(EIO), CODE(ENXIO),
 	CODE(EBADF), CODE(EAGAIN), CODE(ENOMEM), CODE(EACCES), CODE(EBUSY),

@@ -15,11 +15,12 @@
 #include "kvm/error.h"
 
 static const int CODES[] = {
-	KVM_EINVAL, KVM_ENOMEM, KVM_ESTATE, KVM_EINTERNAL, KVM_END,
+	KVM_EINVAL, KVM_ENOMEM, KVM_ESTATE, KVM_EINTERNAL, KVM_END, KVM_ECANCELED,
 	KVM_ENOTEXPORT, KVM_EVERSION, KVM_ETRUNCATED, KVM_ECORRUPT,
 	KVM_EDIGEST, KVM_ECOUNT, KVM_ELIMIT, KVM_ETRAILING,
 	KVM_EDB, KVM_ECONNECT, KVM_ESCHEMA, KVM_ELOCKED, KVM_EDIRTY,
 	KVM_ETOONEW, KVM_EUNKNOWNVERSION, KVM_ENOTSUP,
+	KVM_EKEYSIZE, KVM_EDANGLING, KVM_EORDER, KVM_ENOTABLE,
 };
 
 static void test_error__every_code_has_a_name_and_a_text(void **state)
@@ -43,6 +44,9 @@ static void test_error__every_code_has_a_name_and_a_text(void **state)
 	assert_int_equal(KVM_EDB, -200);
 	assert_int_equal(KVM_ELOCKED, -400);
 	assert_int_equal(KVM_ENOTSUP, -404);
+	assert_int_equal(KVM_ECANCELED, -6);
+	assert_int_equal(KVM_EKEYSIZE, -500);
+	assert_int_equal(KVM_ENOTABLE, -503);
 	assert_string_equal(kvm_errname(ENOSPC), "ENOSPC");
 	assert_string_equal(kvm_strerror(ENOENT), strerror(ENOENT));
 	assert_null(kvm_errname(-9999));

@@ -46,6 +46,8 @@ enum kvm_errcode {
 	/** Not an error: the end of a sequence was reached (for example
 	 *  kvm_export_reader_next() after the verified trailer). */
 	KVM_END = -5,
+	/** The caller asked the work to stop (a signal); nothing was kept. */
+	KVM_ECANCELED = -6,
 
 	/* export file */
 	/** The file is not a kvmigrate export (wrong zstd or header magic). */
@@ -90,6 +92,19 @@ enum kvm_errcode {
 	KVM_EUNKNOWNVERSION = -403,
 	/** The requested work is not part of this version of kvmigrate. */
 	KVM_ENOTSUP = -404,
+
+	/* source rows (export) */
+	/** A record's LMDB key would exceed LMDB's maximum key size; the
+	 *  message names the table and the row. */
+	KVM_EKEYSIZE = -500,
+	/** A row refers to a user, group or policy that does not exist; the
+	 *  message names the table and the row. */
+	KVM_EDANGLING = -501,
+	/** Records came out of byte order, or a KV key repeats; the message
+	 *  names the table and both keys. */
+	KVM_EORDER = -502,
+	/** An old table the export reads does not exist. */
+	KVM_ENOTABLE = -503,
 };
 
 /** Longest message kept in a struct kvm_error, including the NUL. */
