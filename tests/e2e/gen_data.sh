@@ -225,6 +225,8 @@ UNION ALL SELECT 'tombstones', count(*) FROM graveler_staging_kv WHERE identity 
 UNION ALL SELECT 'values', count(*) FROM graveler_staging_kv WHERE identity IS NOT NULL"
 none "$dbA" "
 SELECT 'keys over 450 bytes', count(*) FROM graveler_staging_kv WHERE octet_length(key) > 450
+UNION ALL SELECT 'LMDB keys over 511 bytes', count(*) FROM graveler_staging_kv
+  WHERE octet_length('staging/' || staging_token) + 2 + octet_length(key) > 511
 UNION ALL SELECT 'half tombstones', count(*) FROM graveler_staging_kv WHERE (identity IS NULL) <> (data IS NULL)
 UNION ALL SELECT 'identities not 32 bytes', count(*) FROM graveler_staging_kv WHERE octet_length(identity) <> 32
 UNION ALL SELECT 'values outside 100..450 bytes', count(*) FROM graveler_staging_kv WHERE octet_length(data) NOT BETWEEN 100 AND 450"

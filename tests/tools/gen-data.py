@@ -45,7 +45,8 @@ What the data holds, besides the ordinary rows:
   - staged objects over up to 20 staging tokens, some referenced by
     branches and some by none (orphaned); object paths of many shapes,
     binary keys with 0x00 and 0xff, non-ASCII and mixed-case paths, 1-byte
-    keys and keys of 380-445 bytes; ~5% tombstones (identity and data
+    keys and keys of 380-445 bytes (less where the staging token is long:
+    no LMDB key exceeds 511 bytes); ~5% tombstones (identity and data
     NULL); 32-byte identities; 150-410 byte values with a structured head
     and a random tail;
   - action runs on existing branches and commits, 1 to 4 hook runs each;
@@ -907,8 +908,12 @@ class Gen:
         def k_binary(n, r):
             return b"blob/" + n.to_bytes(4, "big") + b"\x00" + (r & 0xffffff).to_bytes(3, "big") + b"\xff", 0
 
+        # The LMDB key of a staged object is "staging/" + token, 2 bytes and
+        # the key: at most 511 bytes, or the export refuses the row.
+        budget = 511 - 2 - len(b"staging/") - len(tok.encode())
+
         def k_long(n, r):
-            total = 380 + r % 66          # 380..445 bytes
+            total = min(380 + r % 66, budget)  # 380..445 bytes, if they fit
             head = filler[:total - 8 - 18]
             if head.endswith("/"):
                 head = head[:-1] + "x"
@@ -926,7 +931,7 @@ class Gen:
 
         # Odd keys first, the most telling ones at the front: a token of
         # 8*k rows starts with k of them (all 17 from 136 rows on).
-        long_key = ("archive/" + filler[:420 - 8 - 15] + "/LAST-FILE.bin").encode()
+        long_key = ("archive/" + filler[:min(420, budget) - 8 - 14] + "/LAST-FILE.bin").encode()
         specials = [b"a", b"bin/\x00\x01\xff\xfe/blob", long_key, "données/été/résumé.pdf".encode(),
                     b"Data/README.md", b"\xff", b"\x00", "写真/東京/IMG_0001.jpg".encode(),
                     b"data/readme.md", b"DATA/ReadMe.MD", b"Z", "é".encode(),
