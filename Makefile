@@ -23,7 +23,7 @@ FUZZ_CHECK_SECONDS ?= 20
 MSGPACK_PC  = $(shell pkg-config --exists msgpack-c && echo msgpack-c || echo msgpack)
 PKGS        = libpq lmdb libzstd $(MSGPACK_PC)
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS    = $(shell pkg-config --libs $(PKGS))
+PKG_LIBS    = $(shell pkg-config --libs $(PKGS)) -pthread
 TEST_LIBS   = $(shell pkg-config --libs cmocka)
 
 WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -36,7 +36,7 @@ CFLAGS     += $(SAN_FLAGS)
 LDFLAGS    += $(SAN_FLAGS)
 endif
 ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -DKVM_VERSION='"$(VERSION)"' \
-              -Iinclude -Iformat -Ilib $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+              -Iinclude -Iformat -Ilib -pthread $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
 
 LIB_SRCS   := $(sort $(wildcard lib/*.c format/*.c pkg-migrators/*.c))
 CMD_SRCS   := $(sort $(wildcard cmd/kvmigrate/*.c))

@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "kvm/error.h"
+#include "kvm/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -292,6 +293,92 @@ const char *kvm_kv_state_name(enum kvm_kv_state s);
  */
 int64_t kvm_lock_key(const char *database, const char *schema,
                      const char *table);
+
+/* ------------------------------------------------------------------ */
+/* Export                                                              */
+/* ------------------------------------------------------------------ */
+
+/** Most workers an export uses. */
+#define KVM_EXPORT_MAX_JOBS 64
+/** Workers when opts.jobs is 0: the number of cores, at most this. */
+#define KVM_EXPORT_DEFAULT_JOBS_CAP 8
+
+/** Options of kvm_export_db(). */
+struct kvm_export_db_opts {
+	/** libpq conninfo or URI; NULL: libpq's PG* variables alone. */
+	const char *conninfo;
+	/** Bound on connection retries in ms (0: one attempt). */
+	unsigned connect_retry_ms;
+	/** The export file to write; "-" for standard output. */
+	const char *output;
+	/** Package names to export, in any order (they are written in
+	 *  registry order); none: every registered package. */
+	const char *const *packages;
+	size_t npackages;
+	/** Connections reading the tables, 1..KVM_EXPORT_MAX_JOBS; 0: the
+	 *  number of cores, at most KVM_EXPORT_DEFAULT_JOBS_CAP.  The file
+	 *  is the same, byte for byte, whatever the number. */
+	unsigned jobs;
+	/** zstd level; 0: KVM_EXPORT_DEFAULT_LEVEL. */
+	int level;
+	/** Optional: when it becomes non-zero (a signal handler sets it) the
+	 *  export stops soon, removes its temporary file and fails with
+	 *  KVM_ECANCELED. */
+	const volatile int *cancel;
+	kvm_event_fn on_event;
+	void *event_ctx;
+};
+
+#define KVM_EXPORT_DB_OPTS_INIT { .connect_retry_ms = KVM_DEFAULT_CONNECT_RETRY_MS }
+
+/** What one package's section holds. */
+struct kvm_export_db_package {
+	char name[65];
+	uint64_t rows;         /**< source rows read */
+	uint64_t records;      /**< records written */
+	uint64_t bytes;        /**< decompressed bytes of its records */
+	uint64_t digest;       /**< the section digest */
+	uint64_t ms;           /**< from its first query to its last record */
+	unsigned units;        /**< queries run (one per split value) */
+};
+
+/** What kvm_export_db() did; filled as far as it got. */
+struct kvm_export_db_result {
+	char target[KVM_TARGET_MAX];     /**< the database, as messages name it */
+	int64_t source_version;          /**< the database's schema version */
+	int64_t kv_version;              /**< the KV migration version */
+	unsigned jobs;                   /**< workers used */
+	size_t npackages;
+	struct kvm_export_db_package packages[KVM_EXPORT_MAX_PACKAGES];
+	uint64_t records;
+	uint64_t raw_bytes;              /**< decompressed stream bytes */
+	uint64_t file_bytes;             /**< bytes of the file */
+	uint64_t digest;                 /**< the file digest */
+	uint64_t ms;                     /**< the whole export, verify included */
+	uint64_t verify_ms;              /**< re-reading the file */
+	int verified;                    /**< 1: the written file was re-read */
+};
+
+/**
+ * Write an export file of the database's old tables.
+ *
+ * Needs the database at the last SQL version, clean.  Every package is
+ * read inside one REPEATABLE READ READ ONLY transaction; workers join its
+ * snapshot (pg_export_snapshot, SET TRANSACTION SNAPSHOT).  The file is
+ * written under a temporary name beside the target, synced and renamed
+ * (kvm/export.h), then read again in full and checked against what was
+ * written before the call returns 0.  Nothing in the database changes;
+ * on failure nothing exists under the target name.
+ *
+ * @return 0; KVM_ECONNECT, KVM_EDB; KVM_EUNKNOWNVERSION when the database
+ *         is not at the last SQL version; KVM_EDIRTY; KVM_ENOTABLE;
+ *         KVM_EINVAL for an unknown package; KVM_EKEYSIZE, KVM_EDANGLING,
+ *         KVM_EORDER (the message names the table and the row);
+ *         KVM_ECANCELED; a writer or reader error; an errno value.
+ */
+int kvm_export_db(const struct kvm_export_db_opts *opts,
+                  struct kvm_export_db_result *result, struct kvm_error *err);
+
 
 #ifdef __cplusplus
 }

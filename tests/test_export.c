@@ -1,0 +1,652 @@
+/*
+ * test_export.c - kvm_export_db() against the harness's PostgreSQL: the
+ * records of a small hand-made database, byte for byte (values checked
+ * against msgpack bytes made by Python's msgpack, not by kvmigrate); byte
+ * order under a database collation that is not byte order; the same file
+ * content whatever the number of jobs; and every refusal (a dangling
+ * membership, a key too long for LMDB, two rows giving one key, a missing
+ * table, the wrong schema version, an unknown package, a cancel) leaving no
+ * file behind.
+ */
+#include "kvmt.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "kvm/export.h"
+#include "kvm/migrate.h"
+
+/* --- helpers -------------------------------------------------------------- */
+
+struct fixture {
+	char db[KVMT_CONNINFO_MAX];
+	char *dir;
+	char path[512];
+	PGconn *c;
+};
+
+static void exec_ok(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType st = PQresultStatus(r);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
+		PQclear(r);
+		fail_msg("%s: %s", sql, msg);
+	}
+	PQclear(r);
+}
+
+/* A database at the last SQL version, built by kvm_up(). */
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct kvm_up_opts uo = KVM_UP_OPTS_INIT;
+	struct kvm_up_result ur;
+	struct kvm_error err = { 0 };
+
+	assert_non_null(f);
+	assert_int_equal(kvmt_db_create(f->db, sizeof(f->db), "kvmt_export"), 0);
+	uo.conninfo = f->db;
+	assert_int_equal(kvm_up(&uo, &ur, &err), 0);
+	f->dir = kvmt_tmpdir();
+	snprintf(f->path, sizeof(f->path), "%s/out.kvm", f->dir);
+	f->c = kvmt_connect(f->db);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	PQfinish(f->c);
+	kvmt_db_drop(f->db);
+	kvmt_rmtree(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static int export(struct fixture *f, unsigned jobs, const char *const *pkgs,
+                  size_t npkgs, struct kvm_export_db_result *r,
+                  struct kvm_error *err)
+{
+	struct kvm_export_db_opts o = KVM_EXPORT_DB_OPTS_INIT;
+
+	o.conninfo = f->db;
+	o.output = f->path;
+	o.jobs = jobs;
+	o.packages = pkgs;
+	o.npackages = npkgs;
+	return kvm_export_db(&o, r, err);
+}
+
+static void hex(char *out, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", p[i]);
+	out[2 * n] = '\0';
+}
+
+/* The records of @path as lines "section|partition|key|valuehex" where
+ * partition and key are shown as hex when not printable. */
+static char *records(const char *path)
+{
+	kvm_export_reader *rd;
+	struct kvm_export_record rec;
+	struct kvm_error err = { 0 };
+	size_t cap = 1 << 16, n = 0;
+	char *out = malloc(cap);
+	int rc;
+
+	assert_non_null(out);
+	assert_int_equal(kvm_export_reader_open(&rd, path, NULL, &err), 0);
+	while ((rc = kvm_export_reader_next(rd, &rec, &err)) == 0) {
+		size_t need = 64 + 2 * (rec.partition_len + rec.key_len + rec.value_len);
+		char *p;
+
+		while (cap - n < need) {
+			cap *= 2;
+			out = realloc(out, cap);
+			assert_non_null(out);
+		}
+		p = out + n;
+		p += sprintf(p, "%s|", kvm_export_reader_header(rd)->packages[rec.section]);
+		hex(p, rec.partition, rec.partition_len);
+		p += strlen(p);
+		*p++ = '|';
+		hex(p, rec.key, rec.key_len);
+		p += strlen(p);
+		*p++ = '|';
+		hex(p, rec.value, rec.value_len);
+		p += strlen(p);
+		*p++ = '\n';
+		n = (size_t)(p - out);
+	}
+	assert_int_equal(rc, KVM_END);
+	out[n] = '\0';
+	kvm_export_reader_close(rd);
+	return out;
+}
+
+static char *hexs(const char *s)
+{
+	static char buf[4][1024];
+	static int i;
+
+	i = (i + 1) % 4;
+	hex(buf[i], (const uint8_t *)s, strlen(s));
+	return buf[i];
+}
+
+/* The record line of a key, or NULL. */
+static const char *find(const char *recs, const char *pkg, const char *part,
+                        const char *key)
+{
+	char want[2048];
+
+	snprintf(want, sizeof(want), "%s|%s|%s|", pkg, hexs(part), hexs(key));
+	for (const char *l = recs; *l; ) {
+		const char *nl = strchr(l, '\n');
+
+		if (strncmp(l, want, strlen(want)) == 0)
+			return l + strlen(want);
+		l = nl + 1;
+	}
+	return NULL;
+}
+
+static void want_value(const char *recs, const char *pkg, const char *part,
+                       const char *key, const char *value_hex)
+{
+	const char *v = find(recs, pkg, part, key);
+
+	if (v == NULL)
+		fail_msg("no record %s %s %s", pkg, part, key);
+	if (strncmp(v, value_hex, strlen(value_hex)) != 0 ||
+	    v[strlen(value_hex)] != '\n')
+		fail_msg("record %s %s: value %.*s, want %s", part, key,
+		         (int)(strchr(v, '\n') - v), v, value_hex);
+}
+
+static size_t count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Nothing in the directory: no file, no temporary file. */
+static void dir_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			fail_msg("left behind: %s", de->d_name);
+	closedir(d);
+}
+
+#define TS "'2021-01-02 03:04:05.123456+00'"
+/* msgpack timestamp 64 of that moment (Python: msgpack.Timestamp). */
+#define TS_HEX "d7ff1d6f28005fefe2a5"
+
+static void fill(PGconn *c)
+{
+	exec_ok(c,
+	        "INSERT INTO auth_users (created_at, display_name, encrypted_password) "
+	        "  VALUES (" TS ", 'a/b', '\\x00ff');"
+	        "INSERT INTO auth_users (created_at, display_name, email) "
+	        "  VALUES (" TS ", 'carol', 'c@example.com');"
+	        "INSERT INTO auth_groups (created_at, display_name) VALUES (" TS ", 'admins');"
+	        "INSERT INTO auth_policies (created_at, display_name, statement) "
+	        "  VALUES (" TS ", 'all', '[{\"action\": [\"*\"]}]');"
+	        "INSERT INTO auth_user_groups SELECT u.id, g.id FROM auth_users u, auth_groups g;"
+	        "INSERT INTO auth_user_policies SELECT u.id, p.id FROM auth_users u, auth_policies p "
+	        "  WHERE u.display_name = 'carol';"
+	        "INSERT INTO auth_group_policies SELECT g.id, p.id FROM auth_groups g, auth_policies p;"
+	        "INSERT INTO auth_credentials VALUES ('AK1', '\\x0102', " TS ", "
+	        "  (SELECT id FROM auth_users WHERE display_name = 'carol'));"
+	        "INSERT INTO auth_credentials VALUES ('AK2', '\\x0073', " TS ", NULL);"
+	        "INSERT INTO auth_installation_metadata VALUES ('setup', 'done');"
+	        "INSERT INTO auth_expired_tokens VALUES ('tok', " TS ");"
+	        "INSERT INTO graveler_repositories VALUES ('r1', 's3://b', " TS ", 'main');"
+	        "INSERT INTO graveler_branches VALUES ('r1', 'main', 'st1', 'c1');"
+	        "INSERT INTO graveler_tags VALUES ('r1', 'v1', 'c1');"
+	        "INSERT INTO graveler_commits (repository_id, id, committer, message, "
+	        "  creation_date, meta_range_id, metadata, parents, version) "
+	        "  VALUES ('r1', 'c1', 'me', 'm', " TS ", 'mr', '{\"a\":\"b\"}', "
+	        "  ARRAY['p1', NULL], 1);"
+	        "INSERT INTO graveler_staging_kv VALUES ('st1', '\\x00ff', '\\x0102', NULL),"
+	        "  ('st1', '\\x61', NULL, NULL), ('st0', '\\xff', '\\x01', '\\x02');"
+	        "INSERT INTO actions_runs VALUES ('r1', 'run1', 'pre-commit', " TS ", " TS ", "
+	        "  'main', 'main', 'c1', true);"
+	        "INSERT INTO actions_run_hooks VALUES ('r1', 'run1', 'h1', 'act', 'hook', "
+	        "  " TS ", " TS ", false);"
+	        "INSERT INTO gateway_multiparts (upload_id, path, creation_date) "
+	        "  VALUES ('u1', 'p/x', " TS ");");
+}
+
+/* --- tests ---------------------------------------------------------------- */
+
+static void test_export__every_record_as_the_layout_says(void **state)
+{
+	struct fixture *f = *state;
+	struct kvm_export_db_result r;
+	struct kvm_error err = { 0 };
+	struct stat st;
+	char *recs;
+
+	fill(f->c);
+	if (export(f, 1, NULL, 0, &r, &err) != 0)
+		fail_msg("export: %s", err.msg);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_true(r.verified);
+	assert_int_equal(r.npackages, 5);
+	assert_int_equal(r.source_version, 8);
+	recs = records(f->path);
+
+	/* auth: 2 users, group, policy, 2+1 memberships, 1 user policy, 2
+	 * credentials, metadata, token */
+	assert_int_equal(r.packages[0].records, 12);
+	want_value(recs, "auth", "auth", "users/a/b",
+	           "88a17601aa637265617465645f6174" TS_HEX "ac646973706c61795f6e616d65"
+	           "a3612f62ad667269656e646c795f6e616d65c0a6736f75726365c0a5656d61696c"
+	           "c0b2656e637279707465645f70617373776f7264c40200ffab65787465726e616c"
+	           "5f6964c0");
+	want_value(recs, "auth", "auth", "gUsers/admins/users/a/b", "81a17601");
+	want_value(recs, "auth", "auth", "gUsers/admins/users/carol", "81a17601");
+	want_value(recs, "auth", "auth", "uPolicies/carol/policies/all", "81a17601");
+	want_value(recs, "auth", "auth", "gPolicies/admins/policies/all", "81a17601");
+	want_value(recs, "auth", "auth", "uCredentials//credentials/AK2",
+	           "85a17601ad6163636573735f6b65795f6964a3414b32b17365637265745f616363"
+	           "6573735f6b6579c4020073ab6973737565645f64617465" TS_HEX
+	           "a475736572c0");
+	assert_non_null(find(recs, "auth", "auth", "uCredentials/carol/credentials/AK1"));
+	assert_non_null(find(recs, "auth", "auth", "expiredTokens/tok"));
+	assert_non_null(find(recs, "auth", "auth", "installation_metadata/setup"));
+	assert_non_null(find(recs, "auth", "auth", "policies/all"));
+
+	assert_int_equal(r.packages[1].records, 4);
+	assert_non_null(find(recs, "refs", "graveler", "repos/r1"));
+	assert_non_null(find(recs, "refs", "repo/r1", "branches/main"));
+	assert_non_null(find(recs, "refs", "repo/r1", "tags/v1"));
+	want_value(recs, "refs", "repo/r1", "commits/c1",
+	           "8ba17601ad7265706f7369746f72795f6964a27231a26964a26331a9636f6d6d69"
+	           "74746572a26d65a76d657373616765a16dad6372656174696f6e5f64617465"
+	           TS_HEX "ad6d6574615f72616e67655f6964a26d72a86d65746164617461aa7b22"
+	           "61223a202262227da7706172656e747392a27031c0a776657273696f6e01aa67"
+	           "656e65726174696f6ec0");
+
+	/* staging: partitions in byte order (st0 before st1), keys in byte
+	 * order (0x00ff before 0x61), the tombstone kept */
+	assert_int_equal(r.packages[2].records, 3);
+	assert_non_null(strstr(recs, "staging|" "73746167696e672f737430" "|ff|"));
+	{
+		const char *a = strstr(recs, "staging|73746167696e672f737431|00ff|");
+		const char *b = strstr(recs, "staging|73746167696e672f737431|61|");
+
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_true(strstr(recs, "staging|73746167696e672f737430|") < a);
+		assert_true(a < b);
+	}
+	assert_non_null(strstr(recs, "staging|73746167696e672f737431|00ff|"
+	                       "83a17601a86964656e74697479c4020102a464617461c0\n"));
+	assert_non_null(strstr(recs, "staging|73746167696e672f737431|61|"
+	                       "83a17601a86964656e74697479c0a464617461c0\n"));
+
+	/* actions: run, hook, two index entries */
+	assert_int_equal(r.packages[3].records, 4);
+	assert_non_null(find(recs, "actions", "repo/r1", "actions/runs/run1"));
+	assert_non_null(find(recs, "actions", "repo/r1", "actions/hooks/run1/h1"));
+	want_value(recs, "actions", "repo/r1", "actions/branches/main/run1", "81a17601");
+	want_value(recs, "actions", "repo/r1", "actions/commits/c1/run1", "81a17601");
+
+	/* a multipart upload of an old release: NULLs become nil */
+	want_value(recs, "multiparts", "gateway", "multipart/u1",
+	           "87a17601a975706c6f61645f6964a27531a470617468a3702f78ad6372656174"
+	           "696f6e5f64617465" TS_HEX "b0706879736963616c5f61646472657373c0"
+	           "a86d65746164617461c0ac636f6e74656e745f74797065c0");
+	assert_int_equal(count_lines(recs), 12 + 4 + 3 + 4 + 1);
+	assert_int_equal(r.records, 24);
+	free(recs);
+}
+
+/* Under an ICU collation 'a' sorts before 'B' and '_'; the export still
+ * gives byte order, which the engine checks record by record. */
+static void test_export__byte_order_under_a_linguistic_collation(void **state)
+{
+	struct fixture *f = *state;
+	struct kvm_export_db_result r;
+	struct kvm_error err = { 0 };
+	char icu[KVMT_CONNINFO_MAX], sql[256], *recs;
+	const char *b, *u, *a;
+	PGconn *c;
+
+	assert_int_equal(kvmt_db_create(icu, sizeof(icu), "kvmt_export_icu"), 0);
+	c = kvmt_connect(icu);
+	/* kvmt_db_create made it with the cluster's default: recreate it
+	 * from template0 with an ICU default collation. */
+	PQfinish(c);
+	{
+		PGconn *admin = kvmt_connect(kvmt_db());
+		const char *name = strstr(icu, "dbname=") + 7;
+		char dbname[128];
+
+		name += *name == '\'';
+		snprintf(dbname, sizeof(dbname), "%.*s", (int)strcspn(name, " '"), name);
+		snprintf(sql, sizeof(sql), "DROP DATABASE %s", dbname);
+		exec_ok(admin, sql);
+		snprintf(sql, sizeof(sql), "CREATE DATABASE %s TEMPLATE template0 "
+		         "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'", dbname);
+		exec_ok(admin, sql);
+		PQfinish(admin);
+	}
+	{
+		struct kvm_up_opts uo = KVM_UP_OPTS_INIT;
+		struct kvm_up_result ur;
+
+		uo.conninfo = icu;
+		assert_int_equal(kvm_up(&uo, &ur, &err), 0);
+	}
+	c = kvmt_connect(icu);
+	exec_ok(c, "INSERT INTO auth_users (created_at, display_name) VALUES "
+	        "(now(), 'a'), (now(), 'B'), (now(), '_x');"
+	        "INSERT INTO graveler_repositories VALUES ('b', 's', now(), 'm'), "
+	        "('A', 's', now(), 'm');"
+	        "INSERT INTO graveler_branches VALUES ('b', 'x', NULL, NULL), "
+	        "('A', 'y', NULL, NULL), ('A', 'Z', NULL, NULL);");
+	{
+		PGresult *res = PQexec(c, "SELECT string_agg(display_name, ',' ORDER BY "
+		                       "display_name) FROM auth_users");
+
+		/* the premise: the server's order is not byte order */
+		assert_string_equal(PQgetvalue(res, 0, 0), "_x,a,B");
+		PQclear(res);
+	}
+	PQfinish(c);
+	{
+		struct kvm_export_db_opts o = KVM_EXPORT_DB_OPTS_INIT;
+
+		o.conninfo = icu;
+		o.output = f->path;
+		o.jobs = 2;
+		if (kvm_export_db(&o, &r, &err) != 0)
+			fail_msg("export: %s", err.msg);
+	}
+	recs = records(f->path);
+	b = strstr(recs, hexs("users/B"));
+	u = strstr(recs, hexs("users/_x"));
+	a = strstr(recs, hexs("users/a"));
+	assert_non_null(b);
+	assert_non_null(u);
+	assert_non_null(a);
+	assert_true(b < u && u < a);
+	/* partitions repo/A before repo/b; in repo/A, Z before y */
+	assert_true(strstr(recs, hexs("branches/Z")) < strstr(recs, hexs("branches/y")));
+	assert_true(strstr(recs, hexs("branches/y")) < strstr(recs, hexs("branches/x")));
+	free(recs);
+	kvmt_db_drop(icu);
+}
+
+static void test_export__the_same_records_whatever_the_jobs(void **state)
+{
+	struct fixture *f = *state;
+	struct kvm_export_db_result r1, r4;
+	struct kvm_error err = { 0 };
+	char *a, *b;
+
+	fill(f->c);
+	/* more staging tokens than jobs, so units run out of order */
+	exec_ok(f->c, "INSERT INTO graveler_staging_kv SELECT 'tok' || (i % 13), "
+	        "int4send(i), int4send(i * 7), CASE WHEN i % 5 = 0 THEN NULL "
+	        "ELSE repeat('x', i % 300)::bytea END FROM generate_series(1, 20000) i");
+	if (export(f, 1, NULL, 0, &r1, &err) != 0)
+		fail_msg("export: %s", err.msg);
+	a = records(f->path);
+	if (export(f, 4, NULL, 0, &r4, &err) != 0)
+		fail_msg("export: %s", err.msg);
+	b = records(f->path);
+	assert_int_equal(r4.jobs, 4);
+	assert_int_equal(r1.jobs, 1);
+	assert_int_equal(r1.packages[2].units, 15);
+	assert_int_equal(r1.packages[2].records, 20003);
+	assert_string_equal(a, b);
+	for (size_t i = 0; i < r1.npackages; i++) {
+		assert_int_equal(r1.packages[i].digest, r4.packages[i].digest);
+		assert_int_equal(r1.packages[i].bytes, r4.packages[i].bytes);
+	}
+	assert_int_equal(r1.raw_bytes, r4.raw_bytes);
+	free(a);
+	free(b);
+}
+
+static void test_export__packages_subset_in_registry_order(void **state)
+{
+	struct fixture *f = *state;
+	struct kvm_export_db_result r;
+	struct kvm_error err = { 0 };
+	const char *pk[] = { "multiparts", "auth" };
+	const char *bad[] = { "auth", "nosuch" };
+
+	fill(f->c);
+	assert_int_equal(export(f, 2, pk, 2, &r, &err), 0);
+	assert_int_equal(r.npackages, 2);
+	assert_string_equal(r.packages[0].name, "auth");
+	assert_string_equal(r.packages[1].name, "multiparts");
+	unlink(f->path);
+	assert_int_equal(export(f, 1, bad, 2, &r, &err), KVM_EINVAL);
+	assert_non_null(strstr(err.msg, "'nosuch'"));
+	assert_non_null(strstr(err.msg, "staging"));
+	dir_empty(f->dir);
+}
+
+static void test_export__dangling_membership_names_the_row(void **state)
+{
+	struct fixture *f = *state;
+	struct kvm_export_db_result r;
+	struct kvm_error err = { 0 };
+
+	fill(f->c);
+	exec_ok(f->c, "ALTER TABLE auth_user_groups DROP CONSTRAINT "
+	        "auth_user_groups_user_id_fkey;"
+	        "INSERT INTO auth_user_groups SELECT 4242, id FROM auth_groups");
+	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_EDANGLING);
+	assert_non_null(strstr(err.msg, "auth_user_groups"));
+	assert_non_null(strstr(err.msg, "4242"));
+	dir_empty(f->dir);
+}
+
+static void test_export__dangling_credential_names_the_row(void **state)
+{
+	struct fixture *f = *state;
+	struct kvm_export_db_result r;
+	struct kvm_error err = { 0 };
+
+	fill(f->c);
+	exec_ok(f->c, "ALTER TABLE auth_credentials DROP CONSTRAINT "
+	        "auth_credentials_user_id_fkey;"
+	        "INSERT INTO auth_credentials VALUES ('AK9', '\\x00', now(), 777)");
+	assert_int_equal(export(f, 3, NULL, 0, &r, &err), KVM_EDANGLING);
+	assert_non_null(strstr(err.msg, "auth_credentials"));
+	assert_non_null(strstr(err.msg, "777"));
+	dir_empty(f->dir);
+}
+
+static void test_export__key_longer_than_lmdb_allows(void **state)
+{
+	struct fixture *f = *state;
+	struct kvm_export_db_result r;
+	struct kvm_error err = { 0 };
+
+	fill(f->c);
+	/* "staging/st1" (11) + 2 + 498 = 511 fits; 499 does not */
+	exec_ok(f->c, "INSERT INTO graveler_staging_kv VALUES "
+	        "('st1', convert_to(repeat('k', 498), 'UTF8'), NULL, NULL)");
+	if (export(f, 1, NULL, 0, &r, &err) != 0)
+		fail_msg("export: %s", err.msg);
+	unlink(f->path);
+	exec_ok(f->c, "INSERT INTO graveler_staging_kv VALUES "
+	        "('st1', convert_to(repeat('k', 499), 'UTF8'), NULL, NULL)");
+	assert_int_equal(export(f, 2, NULL, 0, &r, &err), KVM_EKEYSIZE);
+	assert_non_null(strstr(err.msg, "graveler_staging_kv"));
+	assert_non_null(strstr(err.msg, "512 bytes"));
+	assert_non_null(strstr(err.msg, "staging/st1"));
+	dir_empty(f->dir);
+}
+
+static void test_export__two_rows_one_key_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct kvm_export_db_result r;
+	struct kvm_error err = { 0 };
+
+	/* user 'x/policies/y' with policy 'z', and user 'x' with policy
+	 * 'y/policies/z': both give uPolicies/x/policies/y/policies/z */
+	exec_ok(f->c, "INSERT INTO auth_users (created_at, display_name) VALUES "
+	        "(now(), 'x/policies/y'), (now(), 'x');"
+	        "INSERT INTO auth_policies (created_at, display_name, statement) VALUES "
+	        "(now(), 'z', '[]'), (now(), 'y/policies/z', '[]');"
+	        "INSERT INTO auth_user_policies SELECT u.id, p.id FROM auth_users u, "
+	        "auth_policies p WHERE (u.display_name, p.display_name) IN "
+	        "(('x/policies/y', 'z'), ('x', 'y/policies/z'))");
+	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_EORDER);
+	assert_non_null(strstr(err.msg, "auth_user_policies"));
+	assert_non_null(strstr(err.msg, "uPolicies/x/policies/y/policies/z"));
+	dir_empty(f->dir);
+}
+
+static void test_export__refused_without_the_old_tables(void **state)
+{
+	struct fixture *f = *state;
+	struct kvm_export_db_result r;
+	struct kvm_error err = { 0 };
+
+	exec_ok(f->c, "DROP TABLE gateway_multiparts");
+	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_ENOTABLE);
+	assert_non_null(strstr(err.msg, "gateway_multiparts"));
+	dir_empty(f->dir);
+	exec_ok(f->c, "UPDATE schema_migrations SET version = 7");
+	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_EUNKNOWNVERSION);
+	assert_non_null(strstr(err.msg, "version 7"));
+	assert_non_null(strstr(err.msg, "kvmigrate up"));
+	exec_ok(f->c, "UPDATE schema_migrations SET version = 8, dirty = true");
+	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_EDIRTY);
+	exec_ok(f->c, "DROP TABLE schema_migrations");
+	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_EUNKNOWNVERSION);
+	assert_non_null(strstr(err.msg, "schema_migrations"));
+	dir_empty(f->dir);
+}
+
+static void test_export__cancel_leaves_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct kvm_export_db_opts o = KVM_EXPORT_DB_OPTS_INIT;
+	struct kvm_export_db_result r;
+	struct kvm_error err = { 0 };
+	volatile int stop = 1;
+
+	fill(f->c);
+	exec_ok(f->c, "INSERT INTO graveler_staging_kv SELECT 'tok' || (i % 3), "
+	        "int4send(i), NULL, NULL FROM generate_series(1, 5000) i");
+	o.conninfo = f->db;
+	o.output = f->path;
+	o.cancel = &stop;
+	for (unsigned jobs = 1; jobs <= 3; jobs += 2) {
+		o.jobs = jobs;
+		assert_int_equal(kvm_export_db(&o, &r, &err), KVM_ECANCELED);
+		dir_empty(f->dir);
+	}
+}
+
+static void test_export__an_existing_file_is_kept_on_failure(void **state)
+{
+	struct fixture *f = *state;
+	struct kvm_export_db_result r;
+	struct kvm_error err = { 0 };
+	size_t n;
+	char *back;
+
+	assert_int_equal(kvmt_write_file(f->path, "old", 3), 0);
+	exec_ok(f->c, "DROP TABLE auth_expired_tokens");
+	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_ENOTABLE);
+	back = kvmt_read_file(f->path, &n);
+	assert_int_equal(n, 3);
+	assert_memory_equal(back, "old", 3);
+	free(back);
+}
+
+/* A role allowed two connections: the leader and one worker get in, the
+ * other workers are refused, and the one that got in does all the work. */
+static void test_export__workers_that_cannot_connect_leave_it_to_others(void **state)
+{
+	struct fixture *f = *state;
+	struct kvm_export_db_result r1, r3;
+	struct kvm_error err = { 0 };
+	char limited[KVMT_CONNINFO_MAX + 96];
+	struct kvm_export_db_opts o = KVM_EXPORT_DB_OPTS_INIT;
+	char *a, *b;
+
+	fill(f->c);
+	char role[64], sql[512];
+
+	snprintf(role, sizeof(role), "kvmt_two_%d", (int)getpid());
+	snprintf(sql, sizeof(sql), "INSERT INTO graveler_staging_kv SELECT 'tok' || "
+	         "(i %% 7), int4send(i), NULL, NULL FROM generate_series(1, 3000) i;"
+	         "CREATE ROLE %s LOGIN CONNECTION LIMIT 2;"
+	         "GRANT SELECT ON ALL TABLES IN SCHEMA public TO %s", role, role);
+	exec_ok(f->c, sql);
+	if (export(f, 1, NULL, 0, &r1, &err) != 0)
+		fail_msg("export: %s", err.msg);
+	a = records(f->path);
+	snprintf(limited, sizeof(limited), "%s user=%s", f->db, role);
+	o.conninfo = limited;
+	o.output = f->path;
+	o.jobs = 3;
+	o.connect_retry_ms = 0;
+	if (kvm_export_db(&o, &r3, &err) != 0)
+		fail_msg("export: %s", err.msg);
+	assert_int_equal(r3.jobs, 1);
+	b = records(f->path);
+	assert_string_equal(a, b);
+	snprintf(sql, sizeof(sql), "DROP OWNED BY %s; DROP ROLE %s", role, role);
+	exec_ok(f->c, sql);
+	free(a);
+	free(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_export__every_record_as_the_layout_says, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export__byte_order_under_a_linguistic_collation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export__the_same_records_whatever_the_jobs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export__packages_subset_in_registry_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export__dangling_membership_names_the_row, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export__dangling_credential_names_the_row, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export__key_longer_than_lmdb_allows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export__two_rows_one_key_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export__refused_without_the_old_tables, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export__cancel_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export__an_existing_file_is_kept_on_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export__workers_that_cannot_connect_leave_it_to_others, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
