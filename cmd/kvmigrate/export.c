@@ -5,13 +5,17 @@
  * inside one read-only snapshot and writes an export file; changes
  * nothing in the database.
  *
- * This version parses and checks the options and builds the options
- * struct; the engine entry point does not exist yet.
+ * SIGINT and SIGTERM stop the export: the engine notices the flag, removes
+ * its temporary file and fails; nothing is left under FILE.
  */
+#include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvm/export.h"
+#include "kvm/migrate.h"
 #include "cmd.h"
 
 const char cmd_export_usage[] =
@@ -33,10 +37,15 @@ static const char help_body[] =
 	"                           cores, at most 8)\n"
 	CMD_HELP_DB
 	CMD_HELP_HELP
-	CMD_HELP_NOT_IMPLEMENTED("export");
+	"\n"
+	"The database must be at the last SQL version (see 'kvmigrate status').\n"
+	"The file is read back and checked before success is reported.  A summary\n"
+	"goes to standard error: per package its records, their uncompressed\n"
+	"bytes and the seconds it took.  Rows that cannot become KV entries (a key\n"
+	"longer than LMDB allows, a membership naming a missing user) stop the\n"
+	"export with a message naming the table and the row.\n";
 
-/* As in up.c: a worker is a database connection. */
-#define EXPORT_MAX_JOBS 64
+#define EXPORT_MAX_JOBS KVM_EXPORT_MAX_JOBS
 
 enum { OPT_PACKAGE = CMD_OPT_LONG_ONLY, OPT_JOBS, OPT_DB };
 
@@ -57,7 +66,101 @@ struct export_opts {
 	size_t npackages;
 	uint64_t jobs;
 	const char *db;          /* NULL: libpq's PG* variables */
+	unsigned connect_retry_ms;
 };
+
+static volatile int stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static void print_summary(const struct export_opts *o,
+                          const struct kvm_export_db_result *r)
+{
+	fprintf(stderr, "exported %s at schema version %" PRId64 " with %u "
+	        "job%s:\n", r->target, r->source_version, r->jobs,
+	        r->jobs == 1 ? "" : "s");
+	for (size_t i = 0; i < r->npackages; i++) {
+		const struct kvm_export_db_package *p = &r->packages[i];
+
+		fprintf(stderr, "  %-12s %10" PRIu64 " records %13" PRIu64 " bytes "
+		        "%8.2f s\n", p->name, p->records, p->bytes, p->ms / 1000.0);
+	}
+	fprintf(stderr, "wrote %s: %" PRIu64 " records, %" PRIu64 " bytes "
+	        "(%" PRIu64 " compressed) in %.2f s; %s, digest %016" PRIx64 "\n",
+	        strcmp(o->output, "-") == 0 ? "standard output" : o->output,
+	        r->records, r->raw_bytes, r->file_bytes, r->ms / 1000.0,
+	        r->verified ? "read back and verified" : "not read back (a "
+	        "stream)", r->digest);
+}
+
+static int report_failure(const struct export_opts *o, const struct kvm_error *err)
+{
+	char hint[512];
+
+	switch (err->code) {
+	case KVM_ECANCELED:
+		return cmd_fail(err, KVM_EXIT_FAILURE, "stopped by a signal; no "
+		                "file was written and the database was not changed");
+	case KVM_EINVAL:
+		return cmd_fail(err, KVM_EXIT_USAGE, NULL);
+	case KVM_EUNKNOWNVERSION:
+		return cmd_fail(err, KVM_EXIT_FAILURE, "no file was written; "
+		                "'kvmigrate status' shows the database's state");
+	case KVM_ECONNECT:
+		return cmd_fail(err, KVM_EXIT_FAILURE, "no file was written.  The "
+		                "database comes from --db, else KVMIGRATE_DB, else "
+		                "libpq's PG* variables");
+	default:
+		snprintf(hint, sizeof(hint), "no file was written under '%s' and "
+		         "the database was not changed", o->output);
+		return cmd_fail(err, KVM_EXIT_FAILURE, hint);
+	}
+}
+
+static int run(const struct export_opts *o)
+{
+	struct kvm_export_db_opts eo = KVM_EXPORT_DB_OPTS_INIT;
+	struct kvm_export_db_result *r;
+	struct kvm_error err = { 0 };
+	int rc;
+
+	/* Large (one entry per possible package): not on the stack. */
+	if ((r = malloc(sizeof(*r))) == NULL)
+		return cmd_error(KVM_EXIT_FAILURE, "out of memory");
+	eo.conninfo = o->db;
+	eo.connect_retry_ms = o->connect_retry_ms;
+	eo.output = o->output;
+	eo.packages = o->packages;
+	eo.npackages = o->npackages;
+	eo.jobs = (unsigned)o->jobs;
+	eo.cancel = &stop;
+	eo.on_event = cmd_print_wait_event;
+	catch_signals();
+	if (kvm_export_db(&eo, r, &err) != 0)
+		rc = report_failure(o, &err);
+	else {
+		print_summary(o, r);
+		rc = KVM_EXIT_OK;
+	}
+	free(r);
+	return rc;
+}
 
 static int add_package(struct export_opts *o, const char *name)
 {
@@ -118,6 +221,9 @@ int cmd_export(int argc, char **argv)
 		                       "use -o FILE");
 	if (o.db == NULL)
 		o.db = cmd_getenv("KVMIGRATE_DB");
+	if ((rc = cmd_env_connect_retry(&o.connect_retry_ms,
+	                                cmd_export_usage)) != 0)
+		return rc;
 
-	return cmd_not_implemented("export");
+	return run(&o);
 }

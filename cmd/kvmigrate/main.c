@@ -33,7 +33,7 @@ static const struct kvm_command commands[] = {
 	  cmd_up_usage, 0 },
 	{ "export", cmd_export,
 	  "write an export file from the database",
-	  cmd_export_usage, KVM_CMD_NOT_IMPLEMENTED },
+	  cmd_export_usage, 0 },
 	{ "import", cmd_import,
 	  "load an export file into the KV store",
 	  cmd_import_usage, KVM_CMD_NOT_IMPLEMENTED },

@@ -19,9 +19,9 @@ MAN=cmd/kvmigrate/kvmigrate.1
 GOOD="small empty multiframe"
 # Every command.
 COMMANDS="up export import status inspect verify drop-tables help"
-STUBS="export import verify drop-tables"
+STUBS="import verify drop-tables"
 # commands that connect, with an argument check like the stubs'
-CONNECTING="up status"
+CONNECTING="up status export"
 
 T=$(mktemp -d) || exit 1
 trap 'rm -rf "$T"' EXIT
@@ -539,16 +539,24 @@ run_env "KVMIGRATE_CONNECT_RETRY=soon" up
 want_usage_error "invalid value 'soon' for KVMIGRATE_CONNECT_RETRY: expected seconds from 0 to 3600" "$(usage_of up)"
 end
 
-begin "export is not implemented and writes nothing"
+begin "export of an unknown package is a usage error, before connecting"
 run export -o "$T/x.kvm" --package auth --package sessions --jobs 2 --db "dbname=nosuch"
-not_implemented export
+want_rc 2
+want_out_empty
+want_err_line 1 "kvmigrate: error: unknown package 'sessions'; the packages are auth, refs, staging, actions, multiparts"
 [ -e "$T/x.kvm" ] && fail "$T/x.kvm was created"
 :
 end
 
-begin "export --output (long form)"
-run export --output "$T/x.kvm"
-not_implemented export
+begin "export --output (long form) to an unreachable database writes nothing"
+run_env "KVMIGRATE_CONNECT_RETRY=0" export --output "$T/x.kvm" --db "host=$T/nosock dbname=nosuch"
+want_rc 1
+want_out_empty
+want_err_grep "^kvmigrate: error: cannot connect to database 'nosuch' on $T/nosock port [0-9]+ as user '"
+want_err_grep "^hint: no file was written"
+[ -e "$T/x.kvm" ] && fail "$T/x.kvm was created"
+ls -A "$T" | grep -q tmp && fail "a temporary file was left: $(ls -A "$T")"
+:
 end
 
 begin "import is not implemented"
