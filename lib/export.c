@@ -494,7 +494,8 @@ static int run_unit(struct producer *pr, struct kvm_error *err)
 
 /* Settings of every connection of an export: text as stored (no
  * encoding conversion), no timeout ending a long read or the leader's
- * wait, and a killed client noticed within a second. */
+ * wait, a killed client noticed within a second, and no JIT: compiling
+ * each staging token's query cost more than it saved (design/migrators.md). */
 static int session_setup(struct kvm_db *db, struct kvm_error *err)
 {
 	PGresult *res;
@@ -512,6 +513,9 @@ static int session_setup(struct kvm_db *db, struct kvm_error *err)
 	    (rc = kvm_db_exec(db, "SET statement_timeout = 0", err)) != 0 ||
 	    (rc = kvm_db_exec(db, "SET idle_in_transaction_session_timeout = 0",
 	                      err)) != 0)
+		return rc;
+	if (PQserverVersion(kvm_db_conn(db)) >= 110000 &&
+	    (rc = kvm_db_exec(db, "SET jit = off", err)) != 0)
 		return rc;
 	if (PQserverVersion(kvm_db_conn(db)) >= 140000)
 		rc = kvm_db_exec(db, "SET client_connection_check_interval = 1000",
