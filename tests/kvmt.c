@@ -68,6 +68,21 @@ PGconn *kvmt_connect(const char *conninfo)
 	return conn;
 }
 
+void kvmt_exec(PGconn *conn, const char *sql)
+{
+	PGresult *r = PQexec(conn, sql);
+	ExecStatusType st = PQresultStatus(r);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
+		PQclear(r);
+		fail_msg("%s: %s", sql, msg);
+	}
+	PQclear(r);
+}
+
 /* Databases --------------------------------------------------------------------- */
 
 /*

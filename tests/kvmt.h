@@ -77,6 +77,15 @@ const char *kvmt_db_tcp(void);
 struct pg_conn *kvmt_connect(const char *conninfo);
 
 /*
+ * kvmt_exec - run SQL (one or more statements) or fail the test.
+ *
+ * conn: in, an open connection; sql: in, the statements.
+ * Fails the test with the statement and the server's message unless the
+ * last result is a command or rows.
+ */
+void kvmt_exec(struct pg_conn *conn, const char *sql);
+
+/*
  * kvmt_db_create - create a fresh, empty database for one test.
  *
  * conninfo_out: out, receives the conninfo of the new database: the

@@ -31,21 +31,6 @@ struct fixture {
 	PGconn *c;
 };
 
-static void exec_ok(PGconn *c, const char *sql)
-{
-	PGresult *r = PQexec(c, sql);
-	ExecStatusType st = PQresultStatus(r);
-
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		char msg[512];
-
-		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
-		PQclear(r);
-		fail_msg("%s: %s", sql, msg);
-	}
-	PQclear(r);
-}
-
 /* A database at the last SQL version, built by kvm_up(). */
 static int setup(void **state)
 {
@@ -207,7 +192,7 @@ static void dir_empty(const char *dir)
 
 static void fill(PGconn *c)
 {
-	exec_ok(c,
+	kvmt_exec(c,
 	        "INSERT INTO auth_users (created_at, display_name, encrypted_password) "
 	        "  VALUES (" TS ", 'a/b', '\\x00ff');"
 	        "INSERT INTO auth_users (created_at, display_name, email) "
@@ -352,10 +337,10 @@ static void test_export__byte_order_under_a_linguistic_collation(void **state)
 		name += *name == '\'';
 		snprintf(dbname, sizeof(dbname), "%.*s", (int)strcspn(name, " '"), name);
 		snprintf(sql, sizeof(sql), "DROP DATABASE %s", dbname);
-		exec_ok(admin, sql);
+		kvmt_exec(admin, sql);
 		snprintf(sql, sizeof(sql), "CREATE DATABASE %s TEMPLATE template0 "
 		         "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'", dbname);
-		exec_ok(admin, sql);
+		kvmt_exec(admin, sql);
 		PQfinish(admin);
 	}
 	{
@@ -366,7 +351,7 @@ static void test_export__byte_order_under_a_linguistic_collation(void **state)
 		assert_int_equal(kvm_up(&uo, &ur, &err), 0);
 	}
 	c = kvmt_connect(icu);
-	exec_ok(c, "INSERT INTO auth_users (created_at, display_name) VALUES "
+	kvmt_exec(c, "INSERT INTO auth_users (created_at, display_name) VALUES "
 	        "(now(), 'a'), (now(), 'B'), (now(), '_x');"
 	        "INSERT INTO graveler_repositories VALUES ('b', 's', now(), 'm'), "
 	        "('A', 's', now(), 'm');"
@@ -414,7 +399,7 @@ static void test_export__the_same_records_whatever_the_jobs(void **state)
 
 	fill(f->c);
 	/* more staging tokens than jobs, so units run out of order */
-	exec_ok(f->c, "INSERT INTO graveler_staging_kv SELECT 'tok' || (i % 13), "
+	kvmt_exec(f->c, "INSERT INTO graveler_staging_kv SELECT 'tok' || (i % 13), "
 	        "int4send(i), int4send(i * 7), CASE WHEN i % 5 = 0 THEN NULL "
 	        "ELSE repeat('x', i % 300)::bytea END FROM generate_series(1, 20000) i");
 	if (export(f, 1, NULL, 0, &r1, &err) != 0)
@@ -464,7 +449,7 @@ static void test_export__dangling_membership_names_the_row(void **state)
 	struct kvm_error err = { 0 };
 
 	fill(f->c);
-	exec_ok(f->c, "ALTER TABLE auth_user_groups DROP CONSTRAINT "
+	kvmt_exec(f->c, "ALTER TABLE auth_user_groups DROP CONSTRAINT "
 	        "auth_user_groups_user_id_fkey;"
 	        "INSERT INTO auth_user_groups SELECT 4242, id FROM auth_groups");
 	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_EDANGLING);
@@ -480,7 +465,7 @@ static void test_export__dangling_credential_names_the_row(void **state)
 	struct kvm_error err = { 0 };
 
 	fill(f->c);
-	exec_ok(f->c, "ALTER TABLE auth_credentials DROP CONSTRAINT "
+	kvmt_exec(f->c, "ALTER TABLE auth_credentials DROP CONSTRAINT "
 	        "auth_credentials_user_id_fkey;"
 	        "INSERT INTO auth_credentials VALUES ('AK9', '\\x00', now(), 777)");
 	assert_int_equal(export(f, 3, NULL, 0, &r, &err), KVM_EDANGLING);
@@ -497,12 +482,12 @@ static void test_export__key_longer_than_lmdb_allows(void **state)
 
 	fill(f->c);
 	/* "staging/st1" (11) + 2 + 498 = 511 fits; 499 does not */
-	exec_ok(f->c, "INSERT INTO graveler_staging_kv VALUES "
+	kvmt_exec(f->c, "INSERT INTO graveler_staging_kv VALUES "
 	        "('st1', convert_to(repeat('k', 498), 'UTF8'), NULL, NULL)");
 	if (export(f, 1, NULL, 0, &r, &err) != 0)
 		fail_msg("export: %s", err.msg);
 	unlink(f->path);
-	exec_ok(f->c, "INSERT INTO graveler_staging_kv VALUES "
+	kvmt_exec(f->c, "INSERT INTO graveler_staging_kv VALUES "
 	        "('st1', convert_to(repeat('k', 499), 'UTF8'), NULL, NULL)");
 	assert_int_equal(export(f, 2, NULL, 0, &r, &err), KVM_EKEYSIZE);
 	assert_non_null(strstr(err.msg, "graveler_staging_kv"));
@@ -519,7 +504,7 @@ static void test_export__two_rows_one_key_is_refused(void **state)
 
 	/* user 'x/policies/y' with policy 'z', and user 'x' with policy
 	 * 'y/policies/z': both give uPolicies/x/policies/y/policies/z */
-	exec_ok(f->c, "INSERT INTO auth_users (created_at, display_name) VALUES "
+	kvmt_exec(f->c, "INSERT INTO auth_users (created_at, display_name) VALUES "
 	        "(now(), 'x/policies/y'), (now(), 'x');"
 	        "INSERT INTO auth_policies (created_at, display_name, statement) VALUES "
 	        "(now(), 'z', '[]'), (now(), 'y/policies/z', '[]');"
@@ -538,17 +523,17 @@ static void test_export__refused_without_the_old_tables(void **state)
 	struct kvm_export_db_result r;
 	struct kvm_error err = { 0 };
 
-	exec_ok(f->c, "DROP TABLE gateway_multiparts");
+	kvmt_exec(f->c, "DROP TABLE gateway_multiparts");
 	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_ENOTABLE);
 	assert_non_null(strstr(err.msg, "gateway_multiparts"));
 	dir_empty(f->dir);
-	exec_ok(f->c, "UPDATE schema_migrations SET version = 7");
+	kvmt_exec(f->c, "UPDATE schema_migrations SET version = 7");
 	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_EUNKNOWNVERSION);
 	assert_non_null(strstr(err.msg, "version 7"));
 	assert_non_null(strstr(err.msg, "kvmigrate up"));
-	exec_ok(f->c, "UPDATE schema_migrations SET version = 8, dirty = true");
+	kvmt_exec(f->c, "UPDATE schema_migrations SET version = 8, dirty = true");
 	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_EDIRTY);
-	exec_ok(f->c, "DROP TABLE schema_migrations");
+	kvmt_exec(f->c, "DROP TABLE schema_migrations");
 	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_EUNKNOWNVERSION);
 	assert_non_null(strstr(err.msg, "schema_migrations"));
 	dir_empty(f->dir);
@@ -563,7 +548,7 @@ static void test_export__cancel_leaves_nothing(void **state)
 	volatile int stop = 1;
 
 	fill(f->c);
-	exec_ok(f->c, "INSERT INTO graveler_staging_kv SELECT 'tok' || (i % 3), "
+	kvmt_exec(f->c, "INSERT INTO graveler_staging_kv SELECT 'tok' || (i % 3), "
 	        "int4send(i), NULL, NULL FROM generate_series(1, 5000) i");
 	o.conninfo = f->db;
 	o.output = f->path;
@@ -584,7 +569,7 @@ static void test_export__an_existing_file_is_kept_on_failure(void **state)
 	char *back;
 
 	assert_int_equal(kvmt_write_file(f->path, "old", 3), 0);
-	exec_ok(f->c, "DROP TABLE auth_expired_tokens");
+	kvmt_exec(f->c, "DROP TABLE auth_expired_tokens");
 	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_ENOTABLE);
 	back = kvmt_read_file(f->path, &n);
 	assert_int_equal(n, 3);
@@ -611,7 +596,7 @@ static void test_export__workers_that_cannot_connect_leave_it_to_others(void **s
 	         "(i %% 7), int4send(i), NULL, NULL FROM generate_series(1, 3000) i;"
 	         "CREATE ROLE %s LOGIN CONNECTION LIMIT 2;"
 	         "GRANT SELECT ON ALL TABLES IN SCHEMA public TO %s", role, role);
-	exec_ok(f->c, sql);
+	kvmt_exec(f->c, sql);
 	if (export(f, 1, NULL, 0, &r1, &err) != 0)
 		fail_msg("export: %s", err.msg);
 	a = records(f->path);
@@ -626,7 +611,7 @@ static void test_export__workers_that_cannot_connect_leave_it_to_others(void **s
 	b = records(f->path);
 	assert_string_equal(a, b);
 	snprintf(sql, sizeof(sql), "DROP OWNED BY %s; DROP ROLE %s", role, role);
-	exec_ok(f->c, sql);
+	kvmt_exec(f->c, sql);
 	free(a);
 	free(b);
 }

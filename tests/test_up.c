@@ -23,21 +23,6 @@
 
 /* --- helpers -------------------------------------------------------------- */
 
-static void exec_ok(PGconn *c, const char *sql)
-{
-	PGresult *r = PQexec(c, sql);
-	ExecStatusType st = PQresultStatus(r);
-
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		char msg[512];
-
-		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
-		PQclear(r);
-		fail_msg("%s: %s", sql, msg);
-	}
-	PQclear(r);
-}
-
 /* The rows of a one-column query joined by '\n', malloc'd. */
 static char *rows(PGconn *c, const char *sql)
 {
@@ -204,13 +189,13 @@ static void test_up__from_every_intermediate_version(void **state)
 
 		assert_int_equal(kvmt_db_create(ci, sizeof(ci), "up_mid"), 0);
 		c = kvmt_connect(ci);
-		exec_ok(c, "CREATE TABLE IF NOT EXISTS \"public\".\"schema_migrations\" "
+		kvmt_exec(c, "CREATE TABLE IF NOT EXISTS \"public\".\"schema_migrations\" "
 		        "(version bigint not null primary key, dirty boolean not null)");
 		for (size_t i = 0; i < k; i++)
-			exec_ok(c, kvm_schema_get(s, i)->sql);
+			kvmt_exec(c, kvm_schema_get(s, i)->sql);
 		snprintf(sql, sizeof(sql), "INSERT INTO schema_migrations VALUES "
 		         "(%zu, false)", k);
-		exec_ok(c, sql);
+		kvmt_exec(c, sql);
 
 		assert_int_equal(up(ci, NULL, &r, &err), 0);
 		assert_int_equal(r.outcome, KVM_UP_APPLIED);
@@ -414,7 +399,7 @@ static void test_up__dirty_too_new_and_unknown_are_refused_untouched(void **stat
 	assert_int_equal(up(ci, NULL, &r, &err), 0);
 	c = kvmt_connect(ci);
 
-	exec_ok(c, "UPDATE schema_migrations SET dirty = true");
+	kvmt_exec(c, "UPDATE schema_migrations SET dirty = true");
 	before = rows(c, "SELECT xmin::text || version || dirty FROM schema_migrations");
 	assert_int_equal(up(ci, NULL, &r, &err), KVM_EDIRTY);
 	assert_contains(err.msg, "dirty at version 8");
@@ -424,14 +409,14 @@ static void test_up__dirty_too_new_and_unknown_are_refused_untouched(void **stat
 	free(before);
 	free(after);
 
-	exec_ok(c, "UPDATE schema_migrations SET dirty = false, version = 12");
+	kvmt_exec(c, "UPDATE schema_migrations SET dirty = false, version = 12");
 	assert_int_equal(up(ci, NULL, &r, &err), KVM_ETOONEW);
 	assert_contains(err.msg, "schema version 12, newer");
 	assert_contains(err.msg, "last SQL version is 8");
 	assert_contains(err.msg, "KV migration version 9");
 
 	/* at the KV migration version: done, nothing to do */
-	exec_ok(c, "UPDATE schema_migrations SET version = 9");
+	kvmt_exec(c, "UPDATE schema_migrations SET version = 9");
 	assert_int_equal(up(ci, NULL, &r, &err), 0);
 	assert_int_equal(r.outcome, KVM_UP_MIGRATED);
 
@@ -439,7 +424,7 @@ static void test_up__dirty_too_new_and_unknown_are_refused_untouched(void **stat
 	put(dir, "1_a.up.sql", "SELECT 1;");
 	put(dir, "2_b.up.sql", "SELECT 1;");
 	put(dir, "10_c.up.sql", "SELECT 1;");
-	exec_ok(c, "UPDATE schema_migrations SET version = 5");
+	kvmt_exec(c, "UPDATE schema_migrations SET version = 5");
 	assert_int_equal(up(ci, dir, &r, &err), KVM_EUNKNOWNVERSION);
 	assert_contains(err.msg, "version 5, which schema directory");
 	before = version_row(c);
@@ -447,7 +432,7 @@ static void test_up__dirty_too_new_and_unknown_are_refused_untouched(void **stat
 	free(before);
 
 	/* more than one row is not golang-migrate's table */
-	exec_ok(c, "INSERT INTO schema_migrations VALUES (6, false)");
+	kvmt_exec(c, "INSERT INTO schema_migrations VALUES (6, false)");
 	assert_int_equal(up(ci, dir, &r, &err), KVM_EUNKNOWNVERSION);
 	assert_contains(err.msg, "more than one row");
 	PQfinish(c);
@@ -509,9 +494,9 @@ static void test_up__lock_is_golang_migrates_and_names_its_holder(void **state)
 	dbname[strlen(dbname) - 1] = '\0';
 	key = kvm_lock_key(dbname, "public", "schema_migrations");
 	free(dbname);
-	exec_ok(holder, "SET application_name = 'holder-test'");
+	kvmt_exec(holder, "SET application_name = 'holder-test'");
 	snprintf(sql, sizeof(sql), "SELECT pg_advisory_lock(%lld)", (long long)key);
-	exec_ok(holder, sql);
+	kvmt_exec(holder, sql);
 	snprintf(pid, sizeof(pid), "pid %d ", PQbackendPID(holder));
 
 	o.conninfo = ci;
@@ -620,23 +605,23 @@ static void test_up__status_follows_each_state(void **state)
 	assert_string_equal(st.next, "kvmigrate up --kv-enabled");
 
 	c = kvmt_connect(ci);
-	exec_ok(c, "UPDATE schema_migrations SET version = 9");
-	exec_ok(c, "DROP TABLE gateway_multiparts");
+	kvmt_exec(c, "UPDATE schema_migrations SET version = 9");
+	kvmt_exec(c, "DROP TABLE gateway_multiparts");
 	status_of(ci, NULL, NULL, &st);
 	assert_int_equal(st.state, KVM_SQL_MIGRATED);
 	assert_int_equal(st.tables_present, 16);
 	assert_string_equal(st.next, "kvmigrate drop-tables");
-	exec_ok(c, "UPDATE schema_migrations SET version = 3, dirty = true");
+	kvmt_exec(c, "UPDATE schema_migrations SET version = 3, dirty = true");
 	status_of(ci, NULL, NULL, &st);
 	assert_int_equal(st.state, KVM_SQL_DIRTY);
 	assert_true(st.dirty);
 	assert_string_equal(st.next, "");
-	exec_ok(c, "UPDATE schema_migrations SET version = 3, dirty = false");
+	kvmt_exec(c, "UPDATE schema_migrations SET version = 3, dirty = false");
 	status_of(ci, NULL, NULL, &st);
 	assert_int_equal(st.state, KVM_SQL_BEHIND);
 	assert_int_equal(st.pending, 5);
 	assert_int_equal(st.first_pending, 4);
-	exec_ok(c, "UPDATE schema_migrations SET version = 10");
+	kvmt_exec(c, "UPDATE schema_migrations SET version = 10");
 	status_of(ci, NULL, NULL, &st);
 	assert_int_equal(st.state, KVM_SQL_TOO_NEW);
 	PQfinish(c);
