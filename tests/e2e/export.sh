@@ -10,8 +10,9 @@
 # during a long export changes nothing in it (one snapshot, shared by the
 # workers); the database is not changed; the file is 0600. Failures (no
 # such directory, no schema, a missing table, a dangling membership, a
-# staging key too long for LMDB) exit 1 with one error line naming the
-# cause and leave no file, temporary or not.
+# staging key too long for LMDB, SIGINT, a terminated session, a full
+# disk) exit 1 with one error line naming the cause and leave no file,
+# temporary or not.
 #
 #   KVMIGRATE=build/kvmigrate sh tests/e2e/export.sh     (from the repo root)
 #
@@ -169,6 +170,24 @@ export_running() {
 		AND state IN ('active', 'idle in transaction') AND query ILIKE 'copy%'" 2>/dev/null
 }
 
+# wait_copy DB PID: wait until the export PID on DB runs a COPY (its
+# snapshot exists and it is reading)
+wait_copy() {
+	tries=0
+	while :; do
+		got=$(export_running "$1")
+		case $got in
+		'' | 0) ;;
+		*) break ;;
+		esac
+		tries=$((tries + 1))
+		if ! kill -0 "$2" 2>/dev/null || [ "$tries" -gt 3000 ]; then
+			fail "never saw the export run a COPY (after $tries looks)"
+			break
+		fi
+	done
+}
+
 # writer DB TAG LOG STOP: until the file STOP exists, every 20 ms one
 # transaction that adds a user, removes the previous one, adds two staging
 # rows under a new token (last in byte order), deletes the last staged row
@@ -215,20 +234,7 @@ concurrent() {
 		>"$T/out" 2>"$T/err" &
 	xpid=$!
 	bgpids="$bgpids $xpid"
-	# wait for the export's snapshot: a COPY inside its transaction
-	tries=0
-	while :; do
-		got=$(export_running "$cdb")
-		case $got in
-		'' | 0) ;;
-		*) break ;;
-		esac
-		tries=$((tries + 1))
-		if ! kill -0 "$xpid" 2>/dev/null || [ "$tries" -gt 3000 ]; then
-			fail "never saw the export run a COPY (after $tries looks)"
-			break
-		fi
-	done
+	wait_copy "$cdb" "$xpid"
 	writer "$cdb" "$cjobs" "$T/w.log" "$T/w.stop" &
 	wpid=$!
 	bgpids="$bgpids $wpid"
@@ -408,6 +414,47 @@ export_db "$db" "$T/f-key/x.kvm"
 want_export_error
 want_error_has graveler_staging_kv
 want_empty_dir "$T/f-key"
+end
+
+begin "SIGINT while the export reads: exit 1, the hint says so, no file and no temporary file"
+mkdir "$T/f-int"
+"$KVMIGRATE" export -o "$T/f-int/x.kvm" --jobs 2 --db "$(conn "$dbW")" >"$T/out" 2>"$T/err" &
+xpid=$!
+bgpids="$bgpids $xpid"
+wait_copy "$dbW" "$xpid"
+kill -INT "$xpid"
+wait "$xpid"
+rc=$?
+bgpids=
+want_export_error
+grep -q '^hint: stopped by a signal' "$T/err" || fail "no hint about the signal: $(tr '\n' ' ' <"$T/err")"
+want_empty_dir "$T/f-int"
+end
+
+begin "the server ends the export's session mid-read (a lost connection): exit 1, no file"
+mkdir "$T/f-lost"
+"$KVMIGRATE" export -o "$T/f-lost/x.kvm" --jobs 1 --db "$(conn "$dbW")" >"$T/out" 2>"$T/err" &
+xpid=$!
+bgpids="$bgpids $xpid"
+wait_copy "$dbW" "$xpid"
+query "$KVMIGRATE_TEST_DB" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+	WHERE datname = '$dbW' AND application_name = 'kvmigrate'" >"$T/term.out" 2>&1
+wait "$xpid"
+rc=$?
+bgpids=
+want_export_error
+grep -q '^kvmigrate: error: .*terminat' "$T/err" || fail "the error does not say the session was terminated: $(head -n 1 "$T/err")"
+want_empty_dir "$T/f-lost"
+end
+
+begin "the disk fills up (a file size limit): exit 1, the error names the write, no file"
+mkdir "$T/f-full"
+(ulimit -f 2048 && trap '' XFSZ && exec "$KVMIGRATE" export -o "$T/f-full/x.kvm" \
+	--db "$(conn "$dbW")") >"$T/out" 2>"$T/err"
+rc=$?
+want_export_error
+grep -q '^kvmigrate: error: .*[Ff]ile too large' "$T/err" || fail "the error does not name the write failure: $(head -n 1 "$T/err")"
+want_empty_dir "$T/f-full"
 end
 
 tap_done
