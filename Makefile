@@ -55,7 +55,7 @@ TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 LIB        := $(BUILD)/libkvmigrate.a
 BIN        := $(BUILD)/kvmigrate
 
-.PHONY: all deps tests check check-suite check-asan fuzz fuzz-check demo clean
+.PHONY: all deps tests check check-suite check-asan check-tsan fuzz fuzz-check demo clean
 
 # Keep object files of tests and tools: they are not throwaway intermediates.
 .SECONDARY:
@@ -105,9 +105,18 @@ check-suite: tests
 check-asan:
 	$(MAKE) BUILD=build/asan SANITIZE=1 check-suite
 
+# The threaded export engine under ThreadSanitizer (its cmocka test only).
+TSAN_BUILD := build/tsan
+check-tsan:
+	$(MAKE) BUILD=$(TSAN_BUILD) CFLAGS="-O1 -g -fsanitize=thread" \
+	  LDFLAGS=-fsanitize=thread $(TSAN_BUILD)/tests/test_export
+	TSAN_OPTIONS=halt_on_error=1 sh tests/tools/pg-harness.sh run -- \
+	  $(TSAN_BUILD)/tests/test_export
+
 check: deps
 	$(MAKE) check-suite
 	$(MAKE) check-asan
+	$(MAKE) check-tsan
 	$(MAKE) fuzz-check
 	@cat $(BUILD)/tests.counts build/asan/tests.counts | \
 	  awk '{ p += $$1; f += $$2 } END { print "check: " p " passed, " f " failed" }'

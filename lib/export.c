@@ -102,7 +102,7 @@ struct engine {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;         /* any change: data, space, done, abort */
 	size_t next_unit;          /* next unit a worker takes */
-	int abort;
+	int abort;                 /* set under mu; read without it by producers */
 	unsigned workers, workers_failed;
 	int worker_rc;             /* first failure outside a unit */
 	struct kvm_error worker_err;
@@ -428,7 +428,8 @@ static int copy_rows(struct producer *pr, struct kvm_pgcopy *cp,
 			u->rows++;
 			rc = u->src->row(&row, err);
 			if (rc == 0 && u->rows % CANCEL_EVERY == 0 &&
-			    (canceled(pr->e) || pr->e->abort))
+			    (canceled(pr->e) ||
+			     __atomic_load_n(&pr->e->abort, __ATOMIC_RELAXED)))
 				rc = kvm_error_set(err, KVM_ECANCELED, "canceled");
 		} else if (rc == KVM_END) {
 			rc = 0;
@@ -560,7 +561,7 @@ static void worker_fail(struct engine *e, int rc, const struct kvm_error *err)
 		e->worker_err = *err;
 	}
 	if (++e->workers_failed == e->workers)
-		e->abort = 1;
+		__atomic_store_n(&e->abort, 1, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&e->cv);
 	pthread_mutex_unlock(&e->mu);
 }
@@ -618,7 +619,7 @@ static void *worker_main(void *arg)
 		u->rc = rc;
 		if (rc != 0) {
 			u->err = err;
-			e->abort = 1;
+			__atomic_store_n(&e->abort, 1, __ATOMIC_RELAXED);
 		}
 		pthread_cond_broadcast(&e->cv);
 		pthread_mutex_unlock(&e->mu);
@@ -1028,7 +1029,8 @@ static int run_jobs(struct engine *e, unsigned jobs, struct kvm_error *err)
 	if (rc == 0)
 		rc = write_sections(e, jobs, err);
 	pthread_mutex_lock(&e->mu);
-	e->abort = 1;     /* a no-op when every unit is done */
+	/* a no-op when every unit is done */
+	__atomic_store_n(&e->abort, 1, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&e->cv);
 	pthread_mutex_unlock(&e->mu);
 	for (unsigned i = 0; i < jobs; i++)

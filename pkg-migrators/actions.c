@@ -65,10 +65,13 @@ static int action_row(struct kvm_row *row, struct kvm_error *err)
 	if (kind->len == 1) {
 		switch (kind->data[0]) {
 		case 'r':
+			row->table = "actions_runs";
 			return kvm_rowval_emit(row, &run_rec, err);
 		case 'h':
+			row->table = "actions_run_hooks";
 			return kvm_rowval_emit(row, &hook_rec, err);
 		case 'i':
+			row->table = "actions_runs";
 			return kvm_rowval_emit(row, &index_rec, err);
 		}
 	}

@@ -84,10 +84,13 @@ static int ref_row(struct kvm_row *row, struct kvm_error *err)
 	if (kind->len == 1) {
 		switch (kind->data[0]) {
 		case 'b':
+			row->table = "graveler_branches";
 			return kvm_rowval_emit(row, &branch_rec, err);
 		case 'c':
+			row->table = "graveler_commits";
 			return kvm_rowval_emit(row, &commit_rec, err);
 		case 't':
+			row->table = "graveler_tags";
 			return kvm_rowval_emit(row, &tag_rec, err);
 		}
 	}

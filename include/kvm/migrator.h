@@ -75,7 +75,9 @@ struct kvm_row {
 	/** A value builder owned by the engine; the row function resets it
 	 *  before building each value. */
 	kvm_value *value;
-	/** The source's table, for messages. */
+	/** The row's table, for messages: the source's, set by the engine
+	 *  for each unit; the row function of a UNION source sets the table
+	 *  of each row before emitting. */
 	const char *table;
 	/** Engine state; not for migrators. */
 	void *engine;
