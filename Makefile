@@ -2,7 +2,8 @@
 #
 #   make            build build/kvmigrate and build/libkvmigrate.a
 #   make check      build, run every test, then again under ASan+UBSan,
-#                   then a short fuzz run (starts its own PostgreSQL)
+#                   the export engine's test under TSan, then a short
+#                   fuzz run (starts its own PostgreSQL)
 #   make demo       start a throwaway PostgreSQL and run the tool on it
 #   make fuzz       run the export-reader fuzzer for FUZZ_SECONDS (600)
 #   make deps       install missing Debian packages (run by every target)
