@@ -1,21 +1,22 @@
 /*
  * registry.c - the package migrators, in export order.
  *
- * One row per package, each defined in pkg-migrators/<package>.c.  The
- * order is the order of the export file's sections and never depends on
- * anything at run time.
+ * One name per package: pkg-migrators/<name>.c defines
+ * kvm_migrator_<name>.  The order is the order of the export file's
+ * sections and never depends on anything at run time.  Adding a package
+ * is its file plus its name in this list.
  */
 #include <string.h>
 
 #include "kvm/migrator.h"
 
-static const struct kvm_migrator *const kvm_migrators[] = {
-	&kvm_migrator_auth,
-	&kvm_migrator_refs,
-	&kvm_migrator_staging,
-	&kvm_migrator_actions,
-	&kvm_migrator_multiparts,
-};
+#define PACKAGES(X) X(auth) X(refs) X(staging) X(actions) X(multiparts)
+
+#define DECLARE(name) extern const struct kvm_migrator kvm_migrator_##name;
+PACKAGES(DECLARE)
+
+#define ENTRY(name) &kvm_migrator_##name,
+static const struct kvm_migrator *const kvm_migrators[] = { PACKAGES(ENTRY) };
 
 #define NMIGRATORS (sizeof(kvm_migrators) / sizeof(kvm_migrators[0]))
 

@@ -29,8 +29,9 @@
  * each value as a quoted literal; the value is passed to the row function.
  * Each run is a unit of work that --jobs spreads over the workers.
  *
- * Adding a package is one new file pkg-migrators/<package>.c defining a
- * struct kvm_migrator, plus one line in registry.c (design/migrators.md).
+ * Adding a package is one new file pkg-migrators/<package>.c defining
+ * `const struct kvm_migrator kvm_migrator_<package>`, plus its name in the
+ * list of registry.c (design/migrators.md).
  */
 #ifndef KVM_MIGRATOR_H
 #define KVM_MIGRATOR_H
@@ -131,13 +132,6 @@ struct kvm_migrator {
 	const struct kvm_source *sources;
 	size_t nsources;
 };
-
-/* The migrators, one per file in pkg-migrators/. */
-extern const struct kvm_migrator kvm_migrator_auth;
-extern const struct kvm_migrator kvm_migrator_refs;
-extern const struct kvm_migrator kvm_migrator_staging;
-extern const struct kvm_migrator kvm_migrator_actions;
-extern const struct kvm_migrator kvm_migrator_multiparts;
 
 /** Number of registered migrators. */
 size_t kvm_migrator_count(void);
