@@ -85,6 +85,11 @@ void kvm_value_int(kvm_value *v, int64_t i)
 	PACK(v, msgpack_pack_int64(&v->pk, i));
 }
 
+void kvm_value_uint(kvm_value *v, uint64_t u)
+{
+	PACK(v, msgpack_pack_uint64(&v->pk, u));
+}
+
 void kvm_value_bool(kvm_value *v, int b)
 {
 	PACK(v, b ? msgpack_pack_true(&v->pk) : msgpack_pack_false(&v->pk));

@@ -53,6 +53,8 @@ void kvm_value_key(kvm_value *v, const char *name);
 void kvm_value_str(kvm_value *v, const void *s, size_t len);
 void kvm_value_bin(kvm_value *v, const void *p, size_t len);
 void kvm_value_int(kvm_value *v, int64_t i);
+/** An unsigned integer (a digest, say): positive fixint or uint 8-64. */
+void kvm_value_uint(kvm_value *v, uint64_t u);
 void kvm_value_bool(kvm_value *v, int b);
 void kvm_value_nil(kvm_value *v);
 /** The timestamp extension (type -1), in its smallest form (32, 64 or 96

@@ -24,7 +24,7 @@ static void expect(kvm_value *v, const unsigned char *want, size_t n)
 static void test_kvvalue__scalars_in_their_smallest_form(void **state)
 {
 	static const unsigned char want[] = {
-		0x8a,                               /* fixmap of 10 pairs */
+		0x8c,                               /* fixmap of 12 pairs */
 		0xa1, 'v', 0x01,                    /* "v": 1 */
 		0xa1, 'a', 0xff,                    /* -1: negative fixint */
 		0xa1, 'b', 0xcc, 0xc8,              /* 200: uint8 */
@@ -35,13 +35,15 @@ static void test_kvvalue__scalars_in_their_smallest_form(void **state)
 		0xa1, 'g', 0xc2,                    /* false */
 		0xa1, 'h', 0xc4, 0x03, 0x00, 0xff, 0x10, /* bin8 */
 		0xa1, 'i', 0x92, 0xa1, 'x', 0xc0,   /* ["x", nil] */
+		0xa1, 'j', 0x07,                    /* unsigned 7: positive fixint */
+		0xa1, 'k', 0xcf, 0xf0, 0, 0, 0, 0, 0, 0, 0x01, /* 2^64 - 2^60 + 1: uint64 */
 	};
 	struct kvm_error err = { 0 };
 	kvm_value *v;
 	(void)state;
 
 	assert_int_equal(kvm_value_create(&v, &err), 0);
-	kvm_value_map(v, 10);
+	kvm_value_map(v, 12);
 	kvm_value_key(v, "v"); kvm_value_int(v, 1);
 	kvm_value_key(v, "a"); kvm_value_int(v, -1);
 	kvm_value_key(v, "b"); kvm_value_int(v, 200);
@@ -53,6 +55,8 @@ static void test_kvvalue__scalars_in_their_smallest_form(void **state)
 	kvm_value_key(v, "h"); kvm_value_bin(v, "\x00\xff\x10", 3);
 	kvm_value_key(v, "i"); kvm_value_array(v, 2);
 	kvm_value_str(v, "x", 1); kvm_value_nil(v);
+	kvm_value_key(v, "j"); kvm_value_uint(v, 7);
+	kvm_value_key(v, "k"); kvm_value_uint(v, UINT64_C(0xf000000000000001));
 	expect(v, want, sizeof(want));
 	kvm_value_free(v);
 }
