@@ -33,6 +33,11 @@ const char *kvm_strerror(int code)
 	case KVM_EDB:        return "database error";
 	case KVM_ECONNECT:   return "cannot connect to the database";
 	case KVM_ESCHEMA:    return "schema version file failed";
+	case KVM_EKVFOREIGN: return "the KV path holds a file kvmigrate did not create";
+	case KVM_EKVEXISTS:  return "the KV store exists already";
+	case KVM_EKVBUSY:    return "the KV store is open in another process";
+	case KVM_EMAPFULL:   return "the LMDB map is full";
+	case KVM_EKV:        return "KV store (LMDB) error";
 	case KVM_ELOCKED:    return "the migration lock is held by another session";
 	case KVM_EDIRTY:     return "the schema version table is dirty";
 	case KVM_ETOONEW:    return "the database schema is newer than this kvmigrate";
@@ -72,6 +77,11 @@ static const struct {
 	CODE(KVM_EDB),
 	CODE(KVM_ECONNECT),
 	CODE(KVM_ESCHEMA),
+	CODE(KVM_EKVFOREIGN),
+	CODE(KVM_EKVEXISTS),
+	CODE(KVM_EKVBUSY),
+	CODE(KVM_EMAPFULL),
+	CODE(KVM_EKV),
 	CODE(KVM_ELOCKED),
 	CODE(KVM_EDIRTY),
 	CODE(KVM_ETOONEW),

@@ -36,7 +36,7 @@ static const struct kvm_command commands[] = {
 	  cmd_export_usage, 0 },
 	{ "import", cmd_import,
 	  "load an export file into the KV store",
-	  cmd_import_usage, KVM_CMD_NOT_IMPLEMENTED },
+	  cmd_import_usage, 0 },
 	{ "status", cmd_status,
 	  "show the versions, the migration state and the next action",
 	  cmd_status_usage, 0 },

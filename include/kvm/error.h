@@ -79,6 +79,20 @@ enum kvm_errcode {
 	 *  message names the file (and the server's error). */
 	KVM_ESCHEMA = -202,
 
+	/* KV store */
+	/** The KV path holds something kvmigrate did not create; it is left
+	 *  as it is. */
+	KVM_EKVFOREIGN = -300,
+	/** The KV path holds a store kvmigrate created; replacing it needs
+	 *  --force (import) or a restarted up. */
+	KVM_EKVEXISTS = -301,
+	/** A process has the KV store open (a live LMDB reader). */
+	KVM_EKVBUSY = -302,
+	/** The LMDB map is full; the message names the sizes. */
+	KVM_EMAPFULL = -303,
+	/** LMDB failed; the message names the call and LMDB's reason. */
+	KVM_EKV = -304,
+
 	/* migration state */
 	/** The migration lock is held by another session; the message names
 	 *  the holder. */

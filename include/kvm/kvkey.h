@@ -29,6 +29,14 @@ extern "C" {
  *  (a msgpack unsigned integer). */
 #define KVM_KV_META_SCHEMA_VERSION "kv-schema-version"
 
+/** The key, in KVM_KV_META_PARTITION, of the migration id: a msgpack str
+ *  of 32 hex digits, new for every store kvmigrate builds. */
+#define KVM_KV_META_MIGRATION_ID "kv-migration-id"
+
+/** The key, in KVM_KV_META_PARTITION, of the file digest of the export
+ *  the store was built from: a msgpack uint. */
+#define KVM_KV_META_EXPORT_DIGEST "kv-export-digest"
+
 /**
  * Bytes the LMDB key of (@part of @plen bytes, a key of @klen bytes)
  * takes.

@@ -380,6 +380,66 @@ int kvm_export_db(const struct kvm_export_db_opts *opts,
                   struct kvm_export_db_result *result, struct kvm_error *err);
 
 
+/* ------------------------------------------------------------------ */
+/* Import                                                              */
+/* ------------------------------------------------------------------ */
+
+/** Map size when the export's size cannot be read first (standard
+ *  input) and none is given. */
+#define KVM_IMPORT_DEFAULT_STREAM_MAP (16ull << 30)
+
+/** Options of kvm_import_file(). */
+struct kvm_import_opts {
+	/** The export file; "-" reads standard input. */
+	const char *input;
+	/** The KV store to create or replace: one LMDB file. */
+	const char *kv_path;
+	/** Replace a KV store kvmigrate created (never a foreign file). */
+	int force;
+	/** LMDB map size in bytes; 0: from the export's declared size. */
+	uint64_t map_size;
+	/** Optional cancel flag, as in kvm_export_db_opts. */
+	const volatile int *cancel;
+};
+
+/** What kvm_import_file() did. */
+struct kvm_import_result {
+	uint64_t records;        /**< records loaded */
+	uint64_t appended;       /**< of them, put with MDB_APPEND */
+	int64_t kv_version;      /**< the KV migration version recorded */
+	uint64_t digest;         /**< the export's file digest, recorded */
+	char migration_id[40];   /**< recorded in the store */
+	uint64_t map_size;       /**< the map size used */
+	uint64_t kv_bytes;       /**< size of the published file */
+	int replaced;            /**< 1: a previous store was replaced */
+	uint64_t ms;
+};
+
+/**
+ * Build a KV store from an export file.
+ *
+ * The store is built in a new file beside @kv_path (".NAME.tmp.XXXXXX",
+ * mode 0600) while the export is read and verified (every frame, count
+ * and digest); only after the whole file checked out are the metadata
+ * entries written (KV migration version, migration id, export digest),
+ * the store synced, renamed over @kv_path and the directory synced.  At
+ * no moment does @kv_path hold a half-built store; on failure the new
+ * file is removed and @kv_path is untouched.
+ *
+ * An existing non-empty @kv_path is refused unless kvmigrate created it
+ * (its metadata says so) and opts->force is set; a store some process
+ * has open (it holds the lock of the store's lock file; the calling
+ * process included) is never replaced.
+ *
+ * @return 0; KVM_EKVFOREIGN, KVM_EKVEXISTS, KVM_EKVBUSY; KVM_EMAPFULL
+ *         (the message names the sizes and --map-size); KVM_EKV (LMDB);
+ *         KVM_EKEYSIZE; KVM_EORDER (a KV entry twice); any reader error;
+ *         KVM_ECANCELED; an errno value.
+ */
+int kvm_import_file(const struct kvm_import_opts *opts,
+                    struct kvm_import_result *result, struct kvm_error *err);
+
+
 #ifdef __cplusplus
 }
 #endif

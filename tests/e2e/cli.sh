@@ -19,9 +19,9 @@ MAN=cmd/kvmigrate/kvmigrate.1
 GOOD="small empty multiframe"
 # Every command.
 COMMANDS="up export import status inspect verify drop-tables help"
-STUBS="import verify drop-tables"
+STUBS="verify drop-tables"
 # commands that connect, with an argument check like the stubs'
-CONNECTING="up status export"
+CONNECTING="up status export import"
 
 T=$(mktemp -d) || exit 1
 trap 'rm -rf "$T"' EXIT
@@ -559,16 +559,36 @@ ls -A "$T" | grep -q tmp && fail "a temporary file was left: $(ls -A "$T")"
 :
 end
 
-begin "import is not implemented"
+begin "import of a missing export: exit 1, the KV path not created"
 run import -i "$T/x.kvm" --kv "$T/kv" --force
-not_implemented import
+want_rc 1
+want_out_empty
+want_err_grep "^kvmigrate: error: .*$T/x.kvm"
+want_err_grep "^hint: '$T/kv' was not changed"
 [ -e "$T/kv" ] && fail "$T/kv was created"
+ls -A "$T" | grep -q tmp && fail "a temporary file was left: $(ls -A "$T")"
 :
 end
 
-begin "import with the KV store from KVMIGRATE_KV"
-run_env "KVMIGRATE_KV=$T/kv" import --input "$T/x.kvm"
-not_implemented import
+begin "import with the KV store from KVMIGRATE_KV, then again: refused without --force"
+run_env "KVMIGRATE_KV=$T/kv" import --input testdata/good/small.kvm
+want_rc 0
+want_out_empty
+want_err_grep "^imported [0-9]+ records from testdata/good/small.kvm into $T/kv \\(new\\): KV version [0-9]+, migration id [0-9a-f]{32}"
+run_env "KVMIGRATE_KV=$T/kv" import --input testdata/good/small.kvm
+want_rc 1
+want_err_grep "^kvmigrate: error: '$T/kv' holds a KV store kvmigrate built"
+run import -i testdata/good/small.kvm --kv "$T/kv" --force
+want_rc 0
+want_err_grep "into $T/kv \\(replaced\\)"
+rm -f "$T/kv" "$T/kv-lock"
+end
+
+begin "import --map-size below 1 MiB is a usage error"
+run import -i testdata/good/small.kvm --kv "$T/kv" --map-size 4096
+want_rc 2
+[ -e "$T/kv" ] && fail "$T/kv was created"
+:
 end
 
 begin "status --json with an unreachable database: one JSON object, ok false"

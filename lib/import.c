@@ -1,0 +1,497 @@
+/*
+ * import.c - an export file -> a new LMDB store, published atomically.
+ *
+ * The store is built in a temporary file beside the target, opened with
+ * MDB_NOLOCK (nobody else knows the file) and MDB_NOSYNC (one sync at the
+ * end), in one write transaction.  The export is read and verified in the
+ * same pass: the reader checks every frame, count and digest, and only
+ * once it reported the verified end are the metadata entries written, the
+ * transaction committed, the file synced and renamed over the target.
+ *
+ * Records come in byte order of their LMDB keys within a section, and the
+ * sections mostly follow each other (auth, graveler, repo/, staging/):
+ * a record whose key is above every key so far is put with MDB_APPEND,
+ * any other (a section that shares partitions with an earlier one, such
+ * as actions' entries in repo/{id}) with a plain put that refuses to
+ * overwrite, so a key occurring twice is an error, never a silent loss.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "kvm/export.h"
+#include "kvm/kvkey.h"
+#include "kvm/migrate.h"
+#include "clock.h"
+#include "kvstore.h"
+#include "kvvalue.h"
+
+/* Map size: the export's record bytes twice (B-tree pages are partly
+ * empty, keys grow by their partition) plus room for the metadata. */
+#define MAP_FACTOR 2
+#define MAP_EXTRA (64ull << 20)
+/* Records between two looks at the cancel flag. */
+#define CANCEL_EVERY 1024u
+/* Records per write transaction: bounds the dirty pages held in memory
+ * (about 40 MB for staged objects). */
+#define COMMIT_EVERY 65536u
+/* Longest LMDB key this code handles, whatever LMDB's own limit is. */
+#define KEY_MAX 2048
+
+struct build {
+	const struct kvm_import_opts *o;
+	struct kvm_import_result *r;
+	char *tmp;                 /* the new store until it is renamed */
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	int maxkey;
+	unsigned char last[KEY_MAX];   /* the largest key so far */
+	size_t last_len;
+	int any;
+	unsigned char key[KEY_MAX];
+};
+
+static int kv_fail(struct kvm_error *err, int rc, const char *what,
+                   const char *path)
+{
+	return kvm_error_set(err, KVM_EKV, "%s '%s': %s", what, path,
+	                     mdb_strerror(rc));
+}
+
+/* ------------------------------------------------------------------ */
+/* What is at the target now                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Whether a process has the store open.  Every process with an LMDB
+ * environment open holds a shared fcntl lock on its lock file for as long
+ * as it has it open; asking for an open-file-description write lock on a
+ * new descriptor conflicts with it, also when the holder is this process
+ * (a service that calls the library with its store open).  The store
+ * itself is not opened: a second environment on the same file in one
+ * process would reset that process's reader table.
+ */
+static int check_open(const char *path, struct kvm_error *err)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+	                    .l_start = 0, .l_len = 1 };
+	char lock[4096];
+	int fd, rc;
+
+	snprintf(lock, sizeof(lock), "%s-lock", path);
+	if ((fd = open(lock, O_RDWR | O_CLOEXEC)) < 0)
+		return 0;          /* no lock file: nobody has it open */
+	rc = fcntl(fd, F_OFD_GETLK, &fl);
+	close(fd);
+	if (rc != 0)
+		return kvm_error_set(err, errno, "cannot test the lock of '%s': %s",
+		                     lock, strerror(errno));
+	if (fl.l_type != F_UNLCK)
+		return kvm_error_set(err, KVM_EKVBUSY, "the KV store '%s' is open in "
+		                     "a process%s; stop it before replacing the store",
+		                     path, fl.l_pid > 0 ? " (a running service?)" : "");
+	return 0;
+}
+
+static int check_target(const struct kvm_import_opts *o, int *replacing,
+                        struct kvm_error *err)
+{
+	struct kvm_status st;
+
+	*replacing = 0;
+	memset(&st, 0, sizeof(st));
+	kvm_kv_probe(o->kv_path, &st);
+	switch (st.kv.state) {
+	case KVM_KV_ABSENT:
+		return 0;
+	case KVM_KV_EMPTY:
+		*replacing = 1;
+		return 0;
+	case KVM_KV_PRESENT:
+		if (!o->force)
+			return kvm_error_set(err, KVM_EKVEXISTS, "'%s' holds a KV "
+			                     "store kvmigrate built (KV version %" PRIu64
+			                     "); it is left as it is: --force "
+			                     "replaces it", o->kv_path, st.kv.version);
+		*replacing = 1;
+		return check_open(o->kv_path, err);
+	case KVM_KV_FOREIGN:
+		return kvm_error_set(err, KVM_EKVFOREIGN, "'%s' is an LMDB store "
+		                     "kvmigrate did not build (no %s entry); it is "
+		                     "left as it is", o->kv_path,
+		                     KVM_KV_META_SCHEMA_VERSION);
+	case KVM_KV_NOT_LMDB:
+		return kvm_error_set(err, KVM_EKVFOREIGN, "'%s' is not an LMDB "
+		                     "store (%s); it is left as it is", o->kv_path,
+		                     st.kv.detail);
+	case KVM_KV_NOT_FILE:
+		return kvm_error_set(err, KVM_EKVFOREIGN, "'%s' is not a regular "
+		                     "file; it is left as it is", o->kv_path);
+	default:
+		return kvm_error_set(err, KVM_EKV, "cannot read '%s': %s",
+		                     o->kv_path, st.kv.detail);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The new store                                                       */
+/* ------------------------------------------------------------------ */
+
+static int map_size(const struct kvm_import_opts *o, uint64_t *out,
+                    struct kvm_error *err)
+{
+	struct kvm_export_info *info;
+	struct kvm_error scratch;
+
+	(void)err;
+	if (o->map_size != 0) {
+		*out = o->map_size;
+		return 0;
+	}
+	if (strcmp(o->input, "-") == 0) {
+		*out = KVM_IMPORT_DEFAULT_STREAM_MAP;
+		return 0;
+	}
+	/* The header and trailer only: a few KiB whatever the file's size.
+	 * A file they do not describe fails the full read, which names what
+	 * is wrong the way `inspect --verify` would. */
+	if (kvm_export_inspect(o->input, 0, NULL, &info, &scratch) != 0) {
+		*out = KVM_IMPORT_DEFAULT_STREAM_MAP;
+		return 0;
+	}
+	*out = info->trailer.bytes * MAP_FACTOR + MAP_EXTRA;
+	kvm_export_info_free(info);
+	return 0;
+}
+
+static int create_tmp(struct build *b, struct kvm_error *err)
+{
+	char *copy = strdup(b->o->kv_path), *base = NULL;
+	const char *dir;
+	size_t n;
+	int fd;
+
+	if (copy == NULL)
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	base = strdup(basename(copy));
+	strcpy(copy, b->o->kv_path);
+	dir = dirname(copy);
+	n = strlen(dir) + (base != NULL ? strlen(base) : 0) + 16;
+	if (base == NULL || (b->tmp = malloc(n)) == NULL) {
+		free(copy);
+		free(base);
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	}
+	snprintf(b->tmp, n, "%s/.%s.tmp.XXXXXX", dir, base);
+	free(copy);
+	free(base);
+	if ((fd = mkstemp(b->tmp)) < 0) {
+		int e = errno;
+
+		kvm_error_set(err, e, "cannot create a file beside '%s': %s",
+		              b->o->kv_path, strerror(e));
+		free(b->tmp);
+		b->tmp = NULL;
+		return e;
+	}
+	fchmod(fd, 0600);
+	close(fd);
+	return 0;
+}
+
+static int open_store(struct build *b, uint64_t map, struct kvm_error *err)
+{
+	int rc;
+
+	if ((rc = mdb_env_create(&b->env)) != 0 ||
+	    (rc = mdb_env_set_mapsize(b->env, (size_t)map)) != 0 ||
+	    (rc = mdb_env_open(b->env, b->tmp, MDB_NOSUBDIR | MDB_NOLOCK |
+	                       MDB_NOSYNC, 0600)) != 0 ||
+	    (rc = mdb_txn_begin(b->env, NULL, 0, &b->txn)) != 0 ||
+	    (rc = mdb_dbi_open(b->txn, NULL, 0, &b->dbi)) != 0)
+		return kv_fail(err, rc, "cannot create the KV store", b->tmp);
+	b->maxkey = mdb_env_get_maxkeysize(b->env);
+	if (b->maxkey > KEY_MAX)
+		b->maxkey = KEY_MAX;
+	return 0;
+}
+
+static void show(char *out, size_t size, const uint8_t *p, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len && n + 8 < size; i++) {
+		if (i == 80) {
+			snprintf(out + n, size - n, "...");
+			return;
+		}
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\'' && p[i] != '\\')
+			out[n++] = (char)p[i];
+		else
+			n += (size_t)snprintf(out + n, size - n, "\\x%02x", p[i]);
+	}
+	out[n] = '\0';
+}
+
+static int record_error(struct build *b, const struct kvm_export_record *rec,
+                        int code, const char *why, struct kvm_error *err)
+{
+	char p[400], k[400];
+
+	show(p, sizeof(p), rec->partition, rec->partition_len);
+	show(k, sizeof(k), rec->key, rec->key_len);
+	return kvm_error_set(err, code, "'%s': record %" PRIu64 " (partition "
+	                     "'%s' key '%s'): %s", b->o->input, rec->number, p, k,
+	                     why);
+}
+
+/* Whether b->key (of @len bytes) sorts after every key so far. */
+static int above_last(const struct build *b, size_t len)
+{
+	size_t n = len < b->last_len ? len : b->last_len;
+	int c = n > 0 ? memcmp(b->key, b->last, n) : 0;
+
+	return !b->any || c > 0 || (c == 0 && len > b->last_len);
+}
+
+/* Put one entry: appended when its key is above every key so far.
+ * Returns 1 when appended, 0 when put in the middle, or an error. */
+static int put(struct build *b, const struct kvm_export_record *rec,
+               uint64_t map, struct kvm_error *err)
+{
+	size_t len = kvm_kv_key_size(rec->partition, rec->partition_len,
+	                             rec->key_len);
+	MDB_val k, v;
+	int rc, append;
+
+	if (len > (size_t)b->maxkey) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "an LMDB key of %zu bytes; LMDB's "
+		         "maximum key size is %d", len, b->maxkey);
+		return record_error(b, rec, KVM_EKEYSIZE, why, err);
+	}
+	kvm_kv_key_encode(b->key, rec->partition, rec->partition_len, rec->key,
+	                  rec->key_len);
+	append = above_last(b, len);
+	k.mv_data = b->key;
+	k.mv_size = len;
+	v.mv_data = (void *)rec->value;
+	v.mv_size = rec->value_len;
+	rc = mdb_put(b->txn, b->dbi, &k, &v, append ? MDB_APPEND :
+	             MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST)
+		return record_error(b, rec, KVM_EORDER, "this KV entry occurs "
+		                    "twice in the export", err);
+	if (rc == MDB_MAP_FULL)
+		return kvm_error_set(err, KVM_EMAPFULL, "the LMDB map of %" PRIu64
+		                     " bytes is full after %" PRIu64 " records of "
+		                     "'%s'; give a larger one with --map-size BYTES",
+		                     map, b->r->records, b->o->input);
+	if (rc != 0)
+		return kv_fail(err, rc, "cannot write into the KV store", b->tmp);
+	if (append) {
+		memcpy(b->last, b->key, len);
+		b->last_len = len;
+		b->any = 1;
+	}
+	return append;
+}
+
+static int put_meta(struct build *b, const char *name, kvm_value *v,
+                    uint64_t map, struct kvm_error *err)
+{
+	struct kvm_export_record rec = { 0 };
+	const void *val;
+	size_t vlen;
+	int rc;
+
+	if ((rc = kvm_value_bytes(v, &val, &vlen, err)) != 0)
+		return rc;
+	rec.partition = (const uint8_t *)KVM_KV_META_PARTITION;
+	rec.partition_len = strlen(KVM_KV_META_PARTITION);
+	rec.key = (const uint8_t *)name;
+	rec.key_len = strlen(name);
+	rec.value = val;
+	rec.value_len = vlen;
+	rec.number = b->r->records;
+	rc = put(b, &rec, map, err);
+	return rc < 0 || rc > 1 ? rc : 0;
+}
+
+static int write_meta(struct build *b, const kvm_export_reader *rd,
+                      uint64_t map, struct kvm_error *err)
+{
+	const struct kvm_export_trailer *t = kvm_export_reader_trailer(rd);
+	const struct kvm_export_header *h = kvm_export_reader_header(rd);
+	unsigned char id[16];
+	kvm_value *v;
+	int rc;
+
+	if (getrandom(id, sizeof(id), 0) != (ssize_t)sizeof(id))
+		return kvm_error_set(err, errno, "cannot make a migration id: %s",
+		                     strerror(errno));
+	for (size_t i = 0; i < sizeof(id); i++)
+		snprintf(b->r->migration_id + 2 * i, 3, "%02x", id[i]);
+	b->r->kv_version = h->kv_migration_version;
+	b->r->digest = t->digest;
+	if ((rc = kvm_value_create(&v, err)) != 0)
+		return rc;
+	kvm_value_int(v, h->kv_migration_version);
+	rc = put_meta(b, KVM_KV_META_SCHEMA_VERSION, v, map, err);
+	kvm_value_reset(v);
+	kvm_value_str(v, b->r->migration_id, strlen(b->r->migration_id));
+	if (rc == 0)
+		rc = put_meta(b, KVM_KV_META_MIGRATION_ID, v, map, err);
+	kvm_value_reset(v);
+	kvm_value_uint(v, t->digest);
+	if (rc == 0)
+		rc = put_meta(b, KVM_KV_META_EXPORT_DIGEST, v, map, err);
+	kvm_value_free(v);
+	return rc;
+}
+
+/* Commit what is loaded and go on in a new transaction: the file is
+ * still unpublished, and a transaction's dirty pages stay in memory until
+ * it commits. */
+static int next_txn(struct build *b, struct kvm_error *err)
+{
+	int rc = mdb_txn_commit(b->txn);
+
+	b->txn = NULL;
+	if (rc == 0)
+		rc = mdb_txn_begin(b->env, NULL, 0, &b->txn);
+	if (rc == MDB_MAP_FULL)
+		return kvm_error_set(err, KVM_EMAPFULL, "the LMDB map of %" PRIu64
+		                     " bytes is full after %" PRIu64 " records of "
+		                     "'%s'; give a larger one with --map-size BYTES",
+		                     b->r->map_size, b->r->records, b->o->input);
+	if (rc != 0)
+		return kv_fail(err, rc, "cannot write into the KV store", b->tmp);
+	return 0;
+}
+
+static int load(struct build *b, uint64_t map, struct kvm_error *err)
+{
+	struct kvm_export_record rec;
+	kvm_export_reader *rd;
+	int rc;
+
+	if ((rc = kvm_export_reader_open(&rd, b->o->input, NULL, err)) != 0)
+		return rc;
+	while ((rc = kvm_export_reader_next(rd, &rec, err)) == 0) {
+		if ((rc = put(b, &rec, map, err)) != 0 && rc != 1)
+			break;
+		b->r->appended += (uint64_t)rc;
+		b->r->records++;
+		if (b->r->records % COMMIT_EVERY == 0 &&
+		    (rc = next_txn(b, err)) != 0)
+			break;
+		rc = 0;
+		if (b->r->records % CANCEL_EVERY == 0 && b->o->cancel != NULL &&
+		    *b->o->cancel) {
+			rc = kvm_error_set(err, KVM_ECANCELED, "canceled");
+			break;
+		}
+	}
+	if (rc == KVM_END)
+		rc = write_meta(b, rd, map, err);
+	kvm_export_reader_close(rd);
+	return rc;
+}
+
+/* Make the new store durable and put it in place. */
+static int publish(struct build *b, struct kvm_error *err)
+{
+	char *copy;
+	struct stat sb;
+	int rc, fd;
+
+	rc = mdb_txn_commit(b->txn);
+	b->txn = NULL;
+	if (rc == MDB_MAP_FULL)
+		return kvm_error_set(err, KVM_EMAPFULL, "the LMDB map of %" PRIu64
+		                     " bytes is full at the commit; give a larger "
+		                     "one with --map-size BYTES", b->r->map_size);
+	if (rc != 0 || (rc = mdb_env_sync(b->env, 1)) != 0)
+		return kv_fail(err, rc, "cannot commit the KV store", b->tmp);
+	mdb_env_close(b->env);
+	b->env = NULL;
+	if ((fd = open(b->tmp, O_RDONLY)) < 0 || fsync(fd) != 0) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		return kvm_error_set(err, e, "cannot sync '%s': %s", b->tmp,
+		                     strerror(e));
+	}
+	close(fd);
+	if (rename(b->tmp, b->o->kv_path) != 0) {
+		int e = errno;
+
+		return kvm_error_set(err, e, "cannot rename '%s' to '%s': %s",
+		                     b->tmp, b->o->kv_path, strerror(e));
+	}
+	free(b->tmp);
+	b->tmp = NULL;
+	if (stat(b->o->kv_path, &sb) == 0)
+		b->r->kv_bytes = (uint64_t)sb.st_size;
+	if ((copy = strdup(b->o->kv_path)) == NULL)
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+	rc = fd >= 0 && fsync(fd) == 0 ? 0 : errno;
+	if (fd >= 0)
+		close(fd);
+	if (rc != 0)
+		kvm_error_set(err, rc, "'%s' is in place, but syncing its "
+		              "directory failed: %s", b->o->kv_path, strerror(rc));
+	free(copy);
+	return rc;
+}
+
+int kvm_import_file(const struct kvm_import_opts *o, struct kvm_import_result *r,
+                    struct kvm_error *err)
+{
+	struct build *b;
+	uint64_t t0 = kvm_now_ms(), map;
+	int rc, replacing;
+
+	memset(r, 0, sizeof(*r));
+	if (o->input == NULL || o->kv_path == NULL || o->kv_path[0] == '\0')
+		return kvm_error_set(err, KVM_EINVAL, "import: no export file or "
+		                     "no KV path");
+	if ((rc = check_target(o, &replacing, err)) != 0 ||
+	    (rc = map_size(o, &map, err)) != 0)
+		return rc;
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	b->o = o;
+	b->r = r;
+	r->map_size = map;
+	if ((rc = create_tmp(b, err)) == 0 &&
+	    (rc = open_store(b, map, err)) == 0 &&
+	    (rc = load(b, map, err)) == 0)
+		rc = publish(b, err);
+	if (b->txn != NULL)
+		mdb_txn_abort(b->txn);
+	if (b->env != NULL)
+		mdb_env_close(b->env);
+	if (b->tmp != NULL) {
+		unlink(b->tmp);
+		free(b->tmp);
+	}
+	free(b);
+	r->replaced = rc == 0 && replacing;
+	r->ms = kvm_now_ms() - t0;
+	return rc;
+}
