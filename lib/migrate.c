@@ -26,10 +26,16 @@
  * runs, so a syntax problem the splitter sees, or a ROLLBACK in a file,
  * stops the run before anything changes.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "kvm/migrate.h"
 #include "kvm/migrator.h"
@@ -558,6 +564,342 @@ static int check_version(const struct session *s, const kvm_schema *sch,
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* The KV migration (design/kv-flow.md)                                */
+/* ------------------------------------------------------------------ */
+
+/* A path built from a directory and a file name. */
+#define KV_PATH_MAX (PATH_MAX + NAME_MAX + 32)
+
+static const char *const kv_step_names[] = {
+	"", "export", "import", "bump", "drop", "done",
+};
+
+static void kv_step(const struct kvm_up_opts *o, struct kvm_up_result *r,
+                    enum kvm_kv_step step)
+{
+	struct kvm_event ev;
+
+	r->kv_step = step;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = KVM_EVENT_KV_STEP;
+	ev.name = kv_step_names[step];
+	event(o->on_event, o->event_ctx, &ev);
+}
+
+/* The directory and name of a path, copied. */
+static void split_path(const char *path, char *dir, char *base)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+
+	snprintf(a, sizeof(a), "%s", path);
+	snprintf(b, sizeof(b), "%s", path);
+	snprintf(dir, PATH_MAX, "%s", dirname(a));
+	snprintf(base, NAME_MAX + 1, "%s", basename(b));
+}
+
+/* Where a run keeps its export when no --keep-export is given: beside the
+ * store, under a name the next run recognizes. */
+static void temp_export_path(const char *kv_path, char *out)
+{
+	char dir[PATH_MAX], base[NAME_MAX + 1];
+
+	split_path(kv_path, dir, base);
+	snprintf(out, KV_PATH_MAX, "%s/.%s.export.kvm", dir, base);
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Remove, in the directory of @path, the temporary files a killed run of
+ * the export writer or the import left for @path (".NAME.tmp.*"). */
+static int remove_temps_of(const char *path, int *removed, struct kvm_error *err)
+{
+	char dir[PATH_MAX], base[NAME_MAX + 1], prefix[NAME_MAX + 16];
+	struct dirent *de;
+	DIR *d;
+
+	split_path(path, dir, base);
+	snprintf(prefix, sizeof(prefix), ".%s.tmp.", base);
+	if ((d = opendir(dir)) == NULL)
+		return kvm_error_set(err, errno, "cannot read the directory '%s': "
+		                     "%s", dir, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		char full[PATH_MAX + NAME_MAX + 2];
+
+		if (!starts_with(de->d_name, prefix))
+			continue;
+		snprintf(full, sizeof(full), "%s/%s", dir, de->d_name);
+		if (unlink(full) == 0)
+			(*removed)++;
+	}
+	closedir(d);
+	return 0;
+}
+
+/* What an interrupted run left: temporary files of the store and of the
+ * export, and the temporary export itself. */
+static int remove_leftovers(const struct kvm_up_opts *o, struct kvm_up_result *r,
+                            struct kvm_error *err)
+{
+	char tmp_export[KV_PATH_MAX];
+	int rc;
+
+	temp_export_path(o->kv_path, tmp_export);
+	if ((rc = remove_temps_of(o->kv_path, &r->leftovers, err)) != 0 ||
+	    (rc = remove_temps_of(tmp_export, &r->leftovers, err)) != 0)
+		return rc;
+	if (o->keep_export != NULL &&
+	    (rc = remove_temps_of(o->keep_export, &r->leftovers, err)) != 0)
+		return rc;
+	if (unlink(tmp_export) == 0)
+		r->leftovers++;
+	return 0;
+}
+
+/* The old tables that exist, as a quoted list for DROP TABLE and as
+ * plain names for messages. */
+static int old_tables(struct session *s, char *drop, size_t dsize, char *names,
+                      size_t nsize, size_t *count, struct kvm_error *err)
+{
+	size_t dn = 0, nn = 0;
+
+	*count = 0;
+	drop[0] = names[0] = '\0';
+	for (size_t m = 0; m < kvm_migrator_count(); m++) {
+		for (const char *const *t = kvm_migrator_get(m)->tables; *t; t++) {
+			const char *param[1] = { *t };
+			PGresult *res;
+			char *q;
+			int rc, there;
+
+			rc = kvm_db_query(s->db, &res, "SELECT to_regclass(quote_ident("
+			                  "$1)) IS NOT NULL", 1, param, err);
+			if (rc != 0)
+				return rc;
+			there = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+			PQclear(res);
+			if (!there)
+				continue;
+			q = PQescapeIdentifier(kvm_db_conn(s->db), *t, strlen(*t));
+			if (q == NULL)
+				return kvm_db_error(s->db, NULL, KVM_EDB, err);
+			dn += (size_t)snprintf(drop + dn, dn < dsize ? dsize - dn : 0,
+			                       "%s%s", *count ? ", " : "", q);
+			nn += (size_t)snprintf(names + nn, nn < nsize ? nsize - nn : 0,
+			                       "%s%s", *count ? ", " : "", *t);
+			PQfreemem(q);
+			(*count)++;
+		}
+	}
+	if (dn >= dsize)
+		return kvm_error_set(err, KVM_EINTERNAL, "the list of old tables "
+		                     "is too long");
+	return 0;
+}
+
+/* Drop the old tables that exist, in one transaction.  DROP waits for
+ * every other session's lock on them: bounded by lock_wait_s. */
+static int drop_old_tables(struct session *s, unsigned wait_s, size_t *dropped,
+                           struct kvm_error *err)
+{
+	char list[4096], names[1024], sql[4200];
+	size_t n;
+	int rc;
+
+	*dropped = 0;
+	if ((rc = old_tables(s, list, sizeof(list), names, sizeof(names), &n,
+	                     err)) != 0 || n == 0)
+		return rc;
+	snprintf(sql, sizeof(sql), "SET lock_timeout = '%us'", wait_s ? wait_s : 1);
+	if ((rc = kvm_db_exec(s->db, "BEGIN", err)) != 0 ||
+	    (rc = kvm_db_exec(s->db, sql, err)) != 0)
+		goto fail;
+	snprintf(sql, sizeof(sql), "DROP TABLE %s", list);
+	if ((rc = kvm_db_exec(s->db, sql, err)) != 0 ||
+	    (rc = kvm_db_exec(s->db, "COMMIT", err)) != 0)
+		goto fail;
+	*dropped = n;
+	return 0;
+fail:
+	rollback(s);
+	kvm_db_exec(s->db, "SET lock_timeout = 0", NULL);
+	{
+		char why[KVM_ERROR_MSG_MAX];
+
+		snprintf(why, sizeof(why), "%s", err->msg);
+		return kvm_error_set(err, KVM_EDROP, "dropping the %zu old tables "
+		                     "failed: %s", n, why);
+	}
+}
+
+static void note_tables_left(struct session *s, struct kvm_up_result *r)
+{
+	char list[4096];
+	struct kvm_error e;
+
+	if (old_tables(s, list, sizeof(list), r->tables_left_names,
+	               sizeof(r->tables_left_names), &r->tables_left, &e) != 0)
+		r->tables_left = 0;
+}
+
+/* Record the KV migration version: the last step before the old tables
+ * may go, and only after the store is durable. */
+static int bump_version(struct session *s, uint64_t version,
+                        struct kvm_error *err)
+{
+	char sql[700];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "DELETE FROM %s; INSERT INTO %s (version, "
+	         "dirty) VALUES (%" PRIu64 ", false)", s->table, s->table, version);
+	if ((rc = kvm_db_exec(s->db, "BEGIN", err)) != 0 ||
+	    (rc = kvm_db_exec(s->db, sql, err)) != 0 ||
+	    (rc = kvm_db_exec(s->db, "COMMIT", err)) != 0) {
+		rollback(s);
+		return kvm_error_prefix(err, "recording version %" PRIu64, version);
+	}
+	return 0;
+}
+
+/* What is at the KV path before a run: nothing, an empty file or a store
+ * an interrupted run built (rebuilt), or something else (refused before
+ * anything happens). */
+static int check_kv_path(const char *path, struct kvm_up_result *r,
+                         struct kvm_error *err)
+{
+	struct kvm_status *st = calloc(1, sizeof(*st));
+	int rc = 0;
+
+	if (st == NULL)
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	kvm_kv_probe(path, st);
+	switch (st->kv.state) {
+	case KVM_KV_ABSENT:
+	case KVM_KV_EMPTY:
+		break;
+	case KVM_KV_PRESENT:
+		r->kv_replaced = 1;
+		break;
+	case KVM_KV_UNREADABLE:
+		rc = kvm_error_set(err, KVM_EKV, "cannot read the KV path '%s': %s",
+		                   path, st->kv.detail);
+		break;
+	default:
+		rc = kvm_error_set(err, KVM_EKVFOREIGN, "the KV path '%s' holds %s "
+		                   "kvmigrate did not create; it is left as it is",
+		                   path, st->kv.state == KVM_KV_FOREIGN ?
+		                   "an LMDB store" : st->kv.state == KVM_KV_NOT_FILE ?
+		                   "something that is not a file" : "a file");
+	}
+	free(st);
+	return rc;
+}
+
+static int kv_export(const struct kvm_up_opts *o, struct kvm_up_result *r,
+                     const char *path, struct kvm_error *err)
+{
+	struct kvm_export_db_opts eo = KVM_EXPORT_DB_OPTS_INIT;
+	struct kvm_export_db_result *er = malloc(sizeof(*er));
+	uint64_t t0 = kvm_now_ms();
+	int rc;
+
+	if (er == NULL)
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	eo.conninfo = o->conninfo;
+	eo.connect_retry_ms = o->connect_retry_ms;
+	eo.output = path;
+	eo.jobs = o->jobs;
+	eo.cancel = o->cancel;
+	eo.on_event = o->on_event;
+	eo.event_ctx = o->event_ctx;
+	rc = kvm_export_db(&eo, er, err);
+	r->export_ms = kvm_now_ms() - t0;
+	if (rc == 0) {
+		r->kv_records = er->records;
+		r->export_bytes = er->file_bytes;
+		r->export_digest = er->digest;
+		r->jobs = er->jobs;
+	}
+	free(er);
+	return rc;
+}
+
+static int kv_import(const struct kvm_up_opts *o, struct kvm_up_result *r,
+                     const char *path, struct kvm_error *err)
+{
+	struct kvm_import_opts io = { 0 };
+	struct kvm_import_result ir;
+	uint64_t t0 = kvm_now_ms();
+	int rc;
+
+	io.input = path;
+	io.kv_path = o->kv_path;
+	io.force = 1;          /* checked above: empty, or an earlier run's */
+	io.cancel = o->cancel;
+	rc = kvm_import_file(&io, &ir, err);
+	r->import_ms = kvm_now_ms() - t0;
+	if (rc == 0) {
+		r->kv_bytes = ir.kv_bytes;
+		snprintf(r->migration_id, sizeof(r->migration_id), "%s",
+		         ir.migration_id);
+	}
+	return rc;
+}
+
+/* Export, import, bump, drop: the KV migration of a database at the last
+ * SQL version, under the lock. */
+static int kv_migrate(struct session *s, const struct kvm_up_opts *o,
+                      struct kvm_up_result *r, struct kvm_error *err)
+{
+	char tmp_export[KV_PATH_MAX];
+	const char *export_path;
+	int rc;
+
+	temp_export_path(o->kv_path, tmp_export);
+	export_path = o->keep_export != NULL ? o->keep_export : tmp_export;
+	if ((rc = remove_leftovers(o, r, err)) != 0 ||
+	    (rc = check_kv_path(o->kv_path, r, err)) != 0)
+		return rc;
+	kv_step(o, r, KVM_KV_STEP_EXPORT);
+	if ((rc = kv_export(o, r, export_path, err)) != 0)
+		return kvm_error_prefix(err, "export");
+	kv_step(o, r, KVM_KV_STEP_IMPORT);
+	rc = kv_import(o, r, export_path, err);
+	if (o->keep_export == NULL)
+		unlink(export_path);
+	if (rc != 0)
+		return kvm_error_prefix(err, "import");
+	kv_step(o, r, KVM_KV_STEP_BUMP);
+	if ((rc = bump_version(s, r->kv_version, err)) != 0) {
+		/* With the session still up, the bump surely did not commit:
+		 * take the new store away again, so the KV path is as it was
+		 * when it held nothing (a store an interrupted run left is
+		 * gone either way).  With the session lost, whether the COMMIT
+		 * took is unknown: the store stays, and the next run looks. */
+		if (PQstatus(kvm_db_conn(s->db)) == CONNECTION_OK &&
+		    !r->kv_replaced && unlink(o->kv_path) == 0)
+			r->kv_removed = 1;
+		return rc;
+	}
+	r->has_version = 1;
+	r->version = r->kv_version;
+	r->outcome = KVM_UP_KV_MIGRATED;
+	if (o->drop_tables) {
+		kv_step(o, r, KVM_KV_STEP_DROP);
+		rc = drop_old_tables(s, o->lock_wait_s, &r->tables_dropped, err);
+	}
+	note_tables_left(s, r);
+	if (rc != 0) {
+		r->drop_failed = 1;
+		return rc;
+	}
+	kv_step(o, r, KVM_KV_STEP_DONE);
+	return 0;
+}
+
 /* Index of the first pending version. */
 static size_t first_pending(const kvm_schema *sch, const struct version_row *row)
 {
@@ -575,10 +917,9 @@ int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	if (o->kv_enabled)
-		return kvm_error_set(err, KVM_ENOTSUP, "the KV migration (the KV "
-		                     "flag) is not part of this version of "
-		                     "kvmigrate; nothing was done");
+	if (o->kv_enabled && (o->kv_path == NULL || o->kv_path[0] == '\0'))
+		return kvm_error_set(err, KVM_EINVAL, "the KV migration needs a KV "
+		                     "path; nothing was done");
 	if ((rc = load_schema(o->schema_dir, &sch, err)) != 0)
 		return rc;
 	r->last_sql_version = kvm_schema_last(sch);
@@ -602,9 +943,18 @@ int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	r->from_version = r->version = row.version;
 	if (row.has && row.version == r->kv_version) {
 		r->outcome = KVM_UP_MIGRATED;
+		/* An earlier run's drop may have failed: say what is left, and
+		 * drop it now when asked to. */
+		if (o->kv_enabled && o->drop_tables && !o->dry_run) {
+			kv_step(o, r, KVM_KV_STEP_DROP);
+			rc = drop_old_tables(&s, o->lock_wait_s, &r->tables_dropped,
+			                     err);
+			r->drop_failed = rc != 0;
+		}
+		note_tables_left(&s, r);
 		goto out;
 	}
-	r->kv_skipped = 1;
+	r->kv_skipped = !o->kv_enabled;
 	/* Every pending file is split and checked before the first one
 	 * runs: a refused file stops the run before anything changes. */
 	for (i = first_pending(sch, &row); i < kvm_schema_count(sch); i++) {
@@ -643,6 +993,8 @@ int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	}
 	r->outcome = o->dry_run ? KVM_UP_DRY_RUN
 	           : r->applied > 0 ? KVM_UP_APPLIED : KVM_UP_CURRENT;
+	if (o->kv_enabled && !o->dry_run)
+		rc = kv_migrate(&s, o, r, err);
 out:
 	session_close(&s);
 	kvm_schema_free(sch);
@@ -693,10 +1045,16 @@ static void next_step(struct kvm_status *st, const char *table)
 	case KVM_SQL_CURRENT:
 		snprintf(st->next, sizeof(st->next), "kvmigrate up --kv-enabled%s",
 		         st->kv.path == NULL ? " --kv PATH" : "");
-		snprintf(st->reason, sizeof(st->reason), st->kv_enabled ?
-		         "the SQL schema is current; the KV migration is next" :
-		         "the SQL schema is current; the KV migration runs once "
-		         "the KV flag is on");
+		if (st->kv.state == KVM_KV_PRESENT)
+			snprintf(st->reason, sizeof(st->reason), "a KV migration was "
+			         "interrupted before the version bump: the KV store at "
+			         "the KV path is not in use, and the next run builds it "
+			         "anew from the old tables");
+		else
+			snprintf(st->reason, sizeof(st->reason), st->kv_enabled ?
+			         "the SQL schema is current; the KV migration is next" :
+			         "the SQL schema is current; the KV migration runs once "
+			         "the KV flag is on");
 		break;
 	case KVM_SQL_MIGRATED:
 		if (st->tables_present > 0) {
@@ -788,5 +1146,48 @@ int kvm_status(const struct kvm_status_opts *o, struct kvm_status *st,
 out:
 	session_close(&s);
 	kvm_schema_free(sch);
+	return rc;
+}
+
+int kvm_drop_tables(const struct kvm_drop_opts *o, size_t *dropped,
+                    struct kvm_error *err)
+{
+	struct session s;
+	struct version_row row;
+	kvm_schema *sch = NULL;
+	uint64_t kv;
+	int rc;
+
+	*dropped = 0;
+	if ((rc = kvm_schema_builtin(&sch, err)) != 0)
+		return rc;
+	kv = kvm_schema_kv_version(sch);
+	kvm_schema_free(sch);
+	rc = session_open(&s, o->conninfo, o->connect_retry_ms, o->on_event,
+	                  o->event_ctx, err);
+	if (rc != 0)
+		return rc;
+	if ((rc = need_schema(&s, err)) != 0 ||
+	    (rc = take_lock(&s, o->lock_wait_s, o->on_event, o->event_ctx,
+	                    err)) != 0 ||
+	    (rc = read_version(&s, &row, err)) != 0)
+		goto out;
+	if (!row.has || row.dirty || row.version != kv) {
+		char now[64];
+
+		if (row.has)
+			snprintf(now, sizeof(now), "version %" PRIu64 "%s", row.version,
+			         row.dirty ? " (dirty)" : "");
+		else
+			snprintf(now, sizeof(now), "no version");
+		rc = kvm_error_set(err, KVM_ESTATE, "%s is at %s, not at the KV "
+		                   "migration version %" PRIu64 ": its old tables "
+		                   "still hold the metadata; nothing was dropped",
+		                   kvm_db_target(s.db), now, kv);
+		goto out;
+	}
+	rc = drop_old_tables(&s, o->lock_wait_s, dropped, err);
+out:
+	session_close(&s);
 	return rc;
 }

@@ -1,15 +1,15 @@
 /*
  * drop-tables.c - kvmigrate drop-tables: finish a migration whose drop of
  * the old tables failed after the version bump.  Idempotent.
- *
- * This version parses and checks the options and builds the options
- * struct; the engine entry point does not exist yet.
+
  */
 #include <stdio.h>
 
+#include "kvm/migrate.h"
 #include "cmd.h"
 
-const char cmd_drop_tables_usage[] = "kvmigrate drop-tables [--db CONNINFO]";
+const char cmd_drop_tables_usage[] =
+	"kvmigrate drop-tables [--db CONNINFO] [--lock-wait SECONDS]";
 
 static const char help_body[] =
 	"Drop the old tables of a finished KV migration, in one transaction.\n"
@@ -18,25 +18,59 @@ static const char help_body[] =
 	"\n"
 	"Options:\n"
 	CMD_HELP_DB
-	CMD_HELP_HELP
-	CMD_HELP_NOT_IMPLEMENTED("drop-tables");
+	CMD_HELP_LOCK_WAIT
+	CMD_HELP_HELP;
 
-enum { OPT_DB = CMD_OPT_LONG_ONLY };
+enum { OPT_DB = CMD_OPT_LONG_ONLY, OPT_LOCK_WAIT };
 
 static const char shortopts[] = ":h";
 static const struct option longopts[] = {
 	{ "db",   required_argument, NULL, OPT_DB },
+	{ "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
 	{ "help", no_argument,       NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct drop_tables_opts {
 	const char *db;          /* NULL: libpq's PG* variables */
+	uint64_t lock_wait;      /* seconds */
+	unsigned connect_retry_ms;
 };
+
+static int run(const struct drop_tables_opts *o)
+{
+	struct kvm_drop_opts d = KVM_DROP_OPTS_INIT;
+	struct kvm_error err = { 0 };
+	size_t dropped;
+
+	d.conninfo = o->db;
+	d.connect_retry_ms = o->connect_retry_ms;
+	d.lock_wait_s = (unsigned)o->lock_wait;
+	d.on_event = cmd_print_wait_event;
+	switch (kvm_drop_tables(&d, &dropped, &err)) {
+	case 0:
+		if (dropped > 0)
+			fprintf(stderr, "dropped the %zu old tables\n", dropped);
+		else
+			fprintf(stderr, "the old tables are gone already; nothing to "
+			        "do\n");
+		return KVM_EXIT_OK;
+	case KVM_ELOCKED:
+		return cmd_fail(&err, KVM_EXIT_LOCKED, "another migration run holds "
+		                "the lock; nothing was dropped");
+	case KVM_EDROP:
+		return cmd_fail(&err, KVM_EXIT_FOLLOWUP, "nothing was dropped (one "
+		                "transaction); the KV store is live.  Fix the cause "
+		                "(a view or another session using the tables?), then "
+		                "run 'kvmigrate drop-tables' again");
+	default:
+		return cmd_fail(&err, KVM_EXIT_FAILURE, "nothing was dropped");
+	}
+}
 
 int cmd_drop_tables(int argc, char **argv)
 {
-	struct drop_tables_opts o = { .db = NULL };
+	struct drop_tables_opts o = { .db = NULL, .lock_wait = 10 };
 	int c, help = 0, rc;
 
 	opterr = 0;
@@ -45,6 +79,12 @@ int cmd_drop_tables(int argc, char **argv)
 		switch (c) {
 		case OPT_DB:
 			o.db = optarg;
+			break;
+		case OPT_LOCK_WAIT:
+			if ((rc = cmd_parse_uint("--lock-wait", optarg, 0, 86400,
+			                         &o.lock_wait,
+			                         cmd_drop_tables_usage)) != 0)
+				return rc;
 			break;
 		case 'h':
 			help = 1;
@@ -59,6 +99,9 @@ int cmd_drop_tables(int argc, char **argv)
 		return rc;
 	if (o.db == NULL)
 		o.db = cmd_getenv("KVMIGRATE_DB");
+	if ((rc = cmd_env_connect_retry(&o.connect_retry_ms,
+	                                cmd_drop_tables_usage)) != 0)
+		return rc;
 
-	return cmd_not_implemented("drop-tables");
+	return run(&o);
 }

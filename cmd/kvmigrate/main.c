@@ -48,7 +48,7 @@ static const struct kvm_command commands[] = {
 	  cmd_verify_usage, KVM_CMD_NOT_IMPLEMENTED },
 	{ "drop-tables", cmd_drop_tables,
 	  "drop the old tables of a finished KV migration",
-	  cmd_drop_tables_usage, KVM_CMD_NOT_IMPLEMENTED },
+	  cmd_drop_tables_usage, 0 },
 	{ "help", cmd_help,
 	  "show the list of commands, or the help of one",
 	  cmd_help_usage, 0 },

@@ -6,11 +6,12 @@
  * bumps the schema version to the KV migration version and, with
  * --drop-tables, drops the old tables.
  *
- * In this version the SQL part runs; the KV migration is refused up
- * front (exit 1, nothing done).  Lines about the work go to stderr, one
- * per SQL version and a summary; stdout stays empty.
+ * Lines about the work go to stderr: one per SQL version, one per step
+ * of the KV migration, and a summary; stdout stays empty.  SIGINT and
+ * SIGTERM stop an export or import in progress: nothing is changed.
  */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,9 +54,14 @@ static const char help_body[] =
 	CMD_HELP_SCHEMA_DIR
 	CMD_HELP_HELP
 	"\n"
-	"The KV migration (--kv-enabled, KVMIGRATE_KV_ENABLED=1) is not part of\n"
-	"this version of kvmigrate: with the KV flag, up exits with status 1\n"
-	"before connecting and changes nothing.\n";
+	"The KV migration keeps the migration lock throughout: it removes the\n"
+	"files an interrupted run left beside the KV path, exports the old\n"
+	"tables (to --keep-export FILE, or to a temporary file beside the KV\n"
+	"path), builds the KV store beside the KV path and renames it in place,\n"
+	"and only then records the KV migration version.  A KV path holding a\n"
+	"file kvmigrate did not create is refused.  If dropping the old tables\n"
+	"fails after the bump, up exits with status 4: the KV store is live and\n"
+	"complete, and 'kvmigrate drop-tables' finishes the job.\n";
 
 /* Bounds of the numeric options: a worker is a database connection, and a
  * lock wait longer than a day is a mistake in a script. */
@@ -108,6 +114,17 @@ static void on_event(void *ctx, const struct kvm_event *ev)
 			        "skipped", ev->skipped, ev->skipped == 1 ? "" : "s");
 		fputs(")\n", stderr);
 		break;
+	case KVM_EVENT_KV_STEP:
+		if (strcmp(ev->name, "export") == 0)
+			fputs("KV migration: exporting the old tables\n", stderr);
+		else if (strcmp(ev->name, "import") == 0)
+			fputs("KV migration: building the KV store\n", stderr);
+		else if (strcmp(ev->name, "bump") == 0)
+			fputs("KV migration: recording the KV migration version\n",
+			      stderr);
+		else if (strcmp(ev->name, "drop") == 0)
+			fputs("KV migration: dropping the old tables\n", stderr);
+		break;
 	case KVM_EVENT_VERSION_PENDING:
 		fprintf(stderr, "would apply version %" PRIu64 "  ", ev->version);
 		cmd_put_printable(stderr, ev->name);
@@ -136,8 +153,34 @@ static const char KV_SKIPPED[] =
 static int report_failure(const struct kvm_up_result *r,
                           const struct kvm_error *err)
 {
-	char hint[512], buf[48];
+	char hint[1024], buf[48];
 	const char *now = version_text(r->has_version, r->version, buf, sizeof(buf));
+	if (err->code == KVM_EDROP) {
+		snprintf(hint, sizeof(hint), "the KV store is live and complete and "
+		         "the database is at the KV migration version %" PRIu64 "; "
+		         "the old tables left (%s) are no longer used.  Run "
+		         "'kvmigrate drop-tables' to drop them", r->kv_version,
+		         r->tables_left > 0 ? r->tables_left_names : "none");
+		return cmd_fail(err, KVM_EXIT_FOLLOWUP, hint);
+	}
+	if (r->kv_step == KVM_KV_STEP_BUMP && !r->kv_removed) {
+		snprintf(hint, sizeof(hint), "the KV store was built, but recording "
+		         "the KV migration version failed: the database is at %s "
+		         "with its old tables, and the service goes on using them; "
+		         "the store at the KV path is not in use.  Run 'kvmigrate up "
+		         "--kv-enabled' again: it builds the store anew", now);
+		return cmd_fail(err, KVM_EXIT_FAILURE, hint);
+	}
+	if (r->kv_step != KVM_KV_STEP_NONE) {
+		snprintf(hint, sizeof(hint), "the KV migration failed at its %s "
+		         "step: the old tables and the schema version (%s) are as "
+		         "they were, and so is the KV path.  Fix the cause, then run "
+		         "'kvmigrate up --kv-enabled' again: it starts the KV "
+		         "migration over", r->kv_step == KVM_KV_STEP_EXPORT ?
+		         "export" : r->kv_step == KVM_KV_STEP_IMPORT ? "import" :
+		         "version-bump", now);
+		return cmd_fail(err, KVM_EXIT_FAILURE, hint);
+	}
 	switch (err->code) {
 	case KVM_ELOCKED:
 		return cmd_fail(err, KVM_EXIT_LOCKED, "another migration run holds "
@@ -163,9 +206,10 @@ static int report_failure(const struct kvm_up_result *r,
 		return cmd_fail(err, KVM_EXIT_FAILURE, "nothing was changed.  The "
 		                "database comes from --db, else KVMIGRATE_DB, else "
 		                "libpq's PG* variables");
-	case KVM_ENOTSUP:
-		return cmd_fail(err, KVM_EXIT_FAILURE, "run 'kvmigrate up' without "
-		                "the KV flag to apply the SQL versions");
+	case KVM_EKVFOREIGN:
+	case KVM_EKV:
+		return cmd_fail(err, KVM_EXIT_FAILURE, "nothing was changed; move "
+		                "the file away or choose another --kv path");
 	default:
 		if (r->applied > 0) {
 			snprintf(hint, sizeof(hint), "%zu version%s applied before "
@@ -175,6 +219,38 @@ static int report_failure(const struct kvm_up_result *r,
 		}
 		return cmd_fail(err, KVM_EXIT_FAILURE, "nothing was changed");
 	}
+}
+
+static volatile int stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void print_kv(const struct up_opts *o, const struct kvm_up_result *r)
+{
+	if (r->leftovers > 0)
+		fprintf(stderr, "removed %d file%s an interrupted run left beside "
+		        "%s\n", r->leftovers, r->leftovers == 1 ? "" : "s", o->kv);
+	fprintf(stderr, "KV migration done: %" PRIu64 " records exported in "
+	        "%.2f s (%u job%s) and imported in %.2f s into %s (%" PRIu64
+	        " bytes%s); migration id %s; the schema is at the KV migration "
+	        "version %" PRIu64 "\n", r->kv_records, r->export_ms / 1000.0,
+	        r->jobs, r->jobs == 1 ? "" : "s", r->import_ms / 1000.0, o->kv,
+	        r->kv_bytes, r->kv_replaced ? ", replacing the store of an "
+	        "interrupted run" : "", r->migration_id, r->version);
+	if (o->keep_export != NULL)
+		fprintf(stderr, "the export is kept at %s (%" PRIu64 " bytes, digest "
+		        "%016" PRIx64 ")\n", o->keep_export, r->export_bytes,
+		        r->export_digest);
+	if (r->tables_dropped > 0)
+		fprintf(stderr, "dropped the %zu old tables\n", r->tables_dropped);
+	else if (r->tables_left > 0)
+		fprintf(stderr, "the %zu old tables are kept; 'kvmigrate "
+		        "drop-tables' drops them once nothing needs them\n",
+		        r->tables_left);
 }
 
 static int run(const struct up_opts *o)
@@ -192,7 +268,21 @@ static int run(const struct up_opts *o)
 	uo.kv_path = o->kv;
 	uo.dry_run = o->dry_run;
 	uo.lock_wait_s = (unsigned)o->lock_wait;
+	uo.drop_tables = o->drop_tables;
+	uo.keep_export = o->keep_export;
+	uo.jobs = (unsigned)o->jobs;
+	uo.cancel = &stop;
 	uo.on_event = on_event;
+	if (o->kv_enabled) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+	}
 	if (kvm_up(&uo, &r, &err) != 0)
 		return report_failure(&r, &err);
 
@@ -211,6 +301,21 @@ static int run(const struct up_opts *o)
 	case KVM_UP_MIGRATED:
 		fprintf(stderr, "already migrated: the database is at the KV "
 		        "migration version %" PRIu64 "; nothing to do\n", r.version);
+		if (r.tables_dropped > 0)
+			fprintf(stderr, "dropped the %zu old tables an earlier run "
+			        "left\n", r.tables_dropped);
+		else if (r.tables_left > 0 && o->kv_enabled)
+			fprintf(stderr, "the %zu old tables are still there (%s); "
+			        "'kvmigrate drop-tables' drops them\n", r.tables_left,
+			        r.tables_left_names);
+		break;
+	case KVM_UP_KV_MIGRATED:
+		if (r.applied > 0)
+			fprintf(stderr, "schema at version %" PRIu64 " (previously %s): "
+			        "%zu version%s applied in %" PRIu64 " ms\n",
+			        r.last_sql_version, from, r.applied,
+			        r.applied == 1 ? "" : "s", r.ms);
+		print_kv(o, &r);
 		break;
 	case KVM_UP_DRY_RUN:
 		if (r.applied > 0)

@@ -106,6 +106,9 @@ enum kvm_errcode {
 	KVM_EUNKNOWNVERSION = -403,
 	/** The requested work is not part of this version of kvmigrate. */
 	KVM_ENOTSUP = -404,
+	/** The KV migration is done (the store is live, the version bumped)
+	 *  but the old tables could not be dropped: kvmigrate drop-tables. */
+	KVM_EDROP = -405,
 
 	/* source rows (export) */
 	/** A record's LMDB key would exceed LMDB's maximum key size; the

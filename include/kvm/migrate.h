@@ -90,6 +90,9 @@ enum kvm_event_kind {
 	KVM_EVENT_VERSION_APPLIED,
 	/** Dry run: this SQL version would be applied. */
 	KVM_EVENT_VERSION_PENDING,
+	/** A step of the KV migration begins (name: "export", "import",
+	 *  "bump", "drop"). */
+	KVM_EVENT_KV_STEP,
 };
 
 /**
@@ -132,6 +135,16 @@ struct kvm_up_opts {
 	int dry_run;
 	/** Seconds to wait for the migration lock (0: fail at once). */
 	unsigned lock_wait_s;
+	/** With kv_enabled: drop the old tables after the version bump. */
+	int drop_tables;
+	/** With kv_enabled: keep the export at this path (else a temporary
+	 *  file beside kv_path, removed at the end). */
+	const char *keep_export;
+	/** Export workers, as kvm_export_db_opts.jobs. */
+	unsigned jobs;
+	/** Optional cancel flag (a signal handler sets it): the export or
+	 *  import stops and the run fails with nothing changed. */
+	const volatile int *cancel;
 	/** Optional event callback and its context. */
 	kvm_event_fn on_event;
 	void *event_ctx;
@@ -152,6 +165,9 @@ enum kvm_up_outcome {
 	KVM_UP_MIGRATED,
 	/** Dry run: nothing was changed. */
 	KVM_UP_DRY_RUN,
+	/** The KV migration ran: export, import, version bump (and the old
+	 *  tables dropped when asked, unless result->drop_failed). */
+	KVM_UP_KV_MIGRATED,
 };
 
 /** What kvm_up() did; filled on failure too, as far as it got. */
@@ -169,6 +185,33 @@ struct kvm_up_result {
 	int kv_skipped;         /**< the KV migration was skipped: flag off */
 	int version_failed;     /**< a version file failed (failed_version) */
 	uint64_t failed_version;
+
+	/* The KV migration (kv_enabled) */
+	int kv_step;            /**< the step reached: enum kvm_kv_step */
+	int leftovers;          /**< files of an interrupted run removed */
+	int kv_replaced;        /**< a store of an interrupted run was rebuilt */
+	int kv_removed;         /**< the bump failed: the new store was removed */
+	uint64_t kv_records;    /**< records exported and imported */
+	uint64_t export_ms, import_ms;
+	uint64_t export_bytes;  /**< the export file's size */
+	uint64_t kv_bytes;      /**< the KV store's size */
+	uint64_t export_digest;
+	char migration_id[40];
+	unsigned jobs;          /**< export workers used */
+	size_t tables_dropped;  /**< old tables dropped by this run */
+	int drop_failed;        /**< the bump is done, the drop failed */
+	size_t tables_left;     /**< old tables still there */
+	char tables_left_names[512]; /**< their names, ", "-separated */
+};
+
+/** The steps of the KV migration, in order (kvm_up_result.kv_step). */
+enum kvm_kv_step {
+	KVM_KV_STEP_NONE = 0,
+	KVM_KV_STEP_EXPORT,     /**< writing the export file */
+	KVM_KV_STEP_IMPORT,     /**< building the KV store */
+	KVM_KV_STEP_BUMP,       /**< recording the KV migration version */
+	KVM_KV_STEP_DROP,       /**< dropping the old tables */
+	KVM_KV_STEP_DONE,
 };
 
 /**
@@ -176,6 +219,17 @@ struct kvm_up_result {
  * lock_wait_s), reads the version table, and applies every pending SQL
  * version, each in its own transaction with its version-row update.
  * Without kv_enabled it stops there and never touches kv_path.
+ *
+ * With kv_enabled, still holding the lock (design/kv-flow.md): removes
+ * the files an interrupted run left beside kv_path, refuses a kv_path
+ * kvmigrate did not create, exports the old tables (kvm_export_db), builds
+ * the store (kvm_import_file, replacing a store an interrupted run left),
+ * and only then records the KV migration version; with drop_tables it
+ * then drops the old tables in one transaction.  A failure before the
+ * bump leaves the tables, the version and any previous store as they
+ * were, and the next run starts over.  A failure of the drop returns
+ * KVM_EDROP: the store is live and complete, result->tables_left names
+ * what is left, and kvm_drop_tables() finishes the job.
  *
  * @return 0 (result->outcome says which success);
  *         KVM_ECONNECT; KVM_ELOCKED (the message names the holder);
@@ -190,6 +244,32 @@ struct kvm_up_result {
  */
 int kvm_up(const struct kvm_up_opts *opts, struct kvm_up_result *result,
            struct kvm_error *err);
+
+/** Options of kvm_drop_tables(). */
+struct kvm_drop_opts {
+	const char *conninfo;
+	unsigned connect_retry_ms;
+	unsigned lock_wait_s;
+	kvm_event_fn on_event;
+	void *event_ctx;
+};
+
+#define KVM_DROP_OPTS_INIT { .connect_retry_ms = KVM_DEFAULT_CONNECT_RETRY_MS, \
+                             .lock_wait_s = KVM_DEFAULT_LOCK_WAIT_S }
+
+/**
+ * Drop the old tables of a finished KV migration, in one transaction,
+ * under the migration lock.  Refuses unless the schema version is the KV
+ * migration version (built-in versions).  Idempotent: with the tables
+ * gone it succeeds and drops nothing.
+ *
+ * @param[out] dropped  the number of tables dropped
+ * @return 0; KVM_ESTATE when the database is not migrated (nothing is
+ *         dropped); KVM_EDROP (the message has the server's reason);
+ *         the errors of connecting and locking
+ */
+int kvm_drop_tables(const struct kvm_drop_opts *opts, size_t *dropped,
+                    struct kvm_error *err);
 
 /** Options of kvm_status(). */
 struct kvm_status_opts {

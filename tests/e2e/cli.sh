@@ -19,9 +19,9 @@ MAN=cmd/kvmigrate/kvmigrate.1
 GOOD="small empty multiframe"
 # Every command.
 COMMANDS="up export import status inspect verify drop-tables help"
-STUBS="verify drop-tables"
+STUBS="verify"
 # commands that connect, with an argument check like the stubs'
-CONNECTING="up status export import"
+CONNECTING="up status export import drop-tables"
 
 T=$(mktemp -d) || exit 1
 trap 'rm -rf "$T"' EXIT
@@ -496,24 +496,23 @@ not_implemented() {
 	want_err_exact "kvmigrate: error: '$1' is not implemented in this version of kvmigrate"
 }
 
-# the KV flag is refused before anything else happens, whatever the rest
-KV_REFUSED="kvmigrate: error: the KV migration (the KV flag) is not part of this version of kvmigrate; nothing was done"
-begin "up with the KV flag and every option is refused before it connects"
-run up --kv-enabled --drop-tables --dry-run --jobs 4 --keep-export "$T/keep.kvm" \
-	--db "dbname=nosuch" --kv "$T/kv" --lock-wait 30 --schema-dir "$T"
+begin "up with the KV flag and every option, to an unreachable database: exit 1, nothing written"
+run_env "KVMIGRATE_CONNECT_RETRY=0" up --kv-enabled --drop-tables --jobs 4 --keep-export "$T/keep.kvm" \
+	--db "host=$T/nosock dbname=nosuch" --kv "$T/kv" --lock-wait 30
 want_rc 1
 want_out_empty
-want_err_line 1 "$KV_REFUSED"
-want_err_line 2 "hint: run 'kvmigrate up' without the KV flag to apply the SQL versions"
+want_err_grep "^kvmigrate: error: cannot connect to database 'nosuch'"
 [ -e "$T/kv" ] && fail "$T/kv was created"
 [ -e "$T/keep.kvm" ] && fail "$T/keep.kvm was created"
 :
 end
 
-begin "up with the KV flag and store from the environment"
-run_env "KVMIGRATE_KV_ENABLED=1 KVMIGRATE_KV=$T/kv KVMIGRATE_DB=dbname=nosuch" up --drop-tables
+begin "up with the KV flag and store from the environment, to an unreachable database"
+run_env "KVMIGRATE_CONNECT_RETRY=0 KVMIGRATE_KV_ENABLED=1 KVMIGRATE_KV=$T/kv KVMIGRATE_DB=host=$T/nosock" up --drop-tables
 want_rc 1
-want_err_line 1 "$KV_REFUSED"
+want_err_grep "^kvmigrate: error: cannot connect to database"
+[ -e "$T/kv" ] && fail "$T/kv was created"
+:
 end
 
 begin "up with a schema directory that holds no version"
@@ -606,9 +605,12 @@ run verify --kv "$T/kv" --export "$T/x.kvm" --db "dbname=nosuch"
 not_implemented verify
 end
 
-begin "drop-tables is not implemented"
-run drop-tables --db "dbname=nosuch"
-not_implemented drop-tables
+begin "drop-tables to an unreachable database: exit 1, nothing dropped"
+run_env "KVMIGRATE_CONNECT_RETRY=0" drop-tables --db "host=$T/nosock dbname=nosuch"
+want_rc 1
+want_out_empty
+want_err_grep "^kvmigrate: error: cannot connect to database 'nosuch'"
+want_err_grep "^hint: nothing was dropped"
 end
 
 for c in $STUBS; do

@@ -1,0 +1,292 @@
+#!/bin/sh
+# End-to-end tests of `kvmigrate up --kv-enabled` and `kvmigrate
+# drop-tables` against the cluster of tests/tools/pg-harness.sh, on
+# databases filled by tests/tools/gen-data.py.  The store is read with
+# LMDB's own mdb_dump and compared with the kept export by
+# tests/tools/kv-check.py (no code shared with kvmigrate): every record
+# once under its LMDB key, and the three metadata entries.  A second run
+# does nothing; --drop-tables drops the old tables; a failure at each step
+# (a dangling row at the export, a killed export, a foreign file at the KV
+# path, a failing version bump, a failing drop) leaves the version, the
+# tables and the KV path as they were (or, after the bump, says what is
+# left and how to finish), and the next plain run produces the same store
+# as an uninterrupted one.
+#
+#   KVMIGRATE=build/kvmigrate sh tests/e2e/up_kv.sh     (from the repo root)
+#
+# Environment (from the harness): KVMIGRATE_TEST_DB, KVMIGRATE_TEST_PGBIN.
+# Databases kvmt_upkv_PID_N, dropped at exit.
+#
+# Prints TAP and exits 1 if any test failed.
+
+set -u
+
+. "$(dirname "$0")/../tools/tap.sh"
+. "$(dirname "$0")/../tools/check.sh"
+. "$(dirname "$0")/../tools/e2e-db.sh"
+GEN=tests/tools/gen-data.py
+KVCHECK=tests/tools/kv-check.py
+if [ ! -f "$GEN" ] || [ ! -f "$KVCHECK" ]; then
+	echo "Bail out! $GEN or $KVCHECK not found: run from the repository root"
+	exit 1
+fi
+dbprefix=kvmt_upkv
+OLD_TABLES=17
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/kvmt.XXXXXX") || exit 1
+trap 'cleanup; rm -rf "$T"' EXIT
+
+# filldb: a new database at version 8 filled with a seeded dataset, its
+# name in $db
+filldb() {
+	newdb || return 1
+	"$KVMIGRATE" up --db "$(conn "$db")" >"$T/up.out" 2>"$T/up.err" ||
+		fail "kvmigrate up: $(head -n 2 "$T/up.err" | tr '\n' ' ')"
+	"$PY" "$GEN" --db "$(conn "$db")" --quiet --size tiny --seed 5 \
+		--staging-rows 20000 2>"$T/gen.err" ||
+		fail "gen-data.py: $(head -n 2 "$T/gen.err" | tr '\n' ' ')"
+}
+
+# old_tables DB: how many of the old tables exist
+old_tables() {
+	sql "$1" "SELECT count(*) FROM pg_class WHERE relkind IN ('r', 'p')
+		AND relname IN ('auth_users', 'auth_groups', 'auth_policies',
+		'auth_user_groups', 'auth_user_policies', 'auth_group_policies',
+		'auth_credentials', 'auth_installation_metadata', 'auth_expired_tokens',
+		'graveler_repositories', 'graveler_branches', 'graveler_tags',
+		'graveler_commits', 'graveler_staging_kv', 'actions_runs',
+		'actions_run_hooks', 'gateway_multiparts')"
+}
+
+# kvcheck ARG...: kv-check.py ARG...; its output is the failure
+kvcheck() {
+	"$PY" "$KVCHECK" "$@" >"$T/kvcheck.out" 2>&1 ||
+		fail "kv-check.py $1: $(head -n 3 "$T/kvcheck.out" | tr '\n' ' ')"
+}
+
+# only_files DIR NAME...: DIR holds exactly these names (hidden ones too)
+only_files() {
+	d=$1
+	shift
+	want=
+	[ $# -eq 0 ] || want=$(printf '%s\n' "$@" | sort | tr '\n' ' ')
+	# shellcheck disable=SC2012 # names made by the tool and this script
+	got=$(ls -A "$d" | sort | tr '\n' ' ')
+	[ "$got" = "$want" ] || fail "$d holds '$got', expected '$want'"
+}
+
+up_kv() {
+	udb=$1
+	shift
+	run up --kv-enabled --db "$(conn "$udb")" "$@"
+}
+
+# --- the whole flow ----------------------------------------------------------------
+
+begin "a generated database at version 8"
+filldb
+dbA=$db
+mkdir "$T/a"
+end
+
+begin "up --kv-enabled --keep-export: exit 0, version 9, the store holds exactly the export's records"
+up_kv "$dbA" --kv "$T/a/kv.mdb" --keep-export "$T/a/export.kvm"
+want_rc 0
+want_out_empty
+want_err_has "KV migration done"
+want_row "$dbA" "9|f"
+only_files "$T/a" kv.mdb export.kvm
+kvcheck export "$T/a/export.kvm" "$T/a/kv.mdb"
+[ "$(old_tables "$dbA")" = "$OLD_TABLES" ] || fail "the old tables changed without --drop-tables"
+end
+
+begin "a second up --kv-enabled: already migrated, the store untouched"
+cksum <"$T/a/kv.mdb" >"$T/a.sum"
+up_kv "$dbA" --kv "$T/a/kv.mdb"
+want_rc 0
+want_err_has "already migrated"
+cksum <"$T/a/kv.mdb" | cmp -s - "$T/a.sum" || fail "the store changed"
+end
+
+begin "status: migrated, the store present at version 9, drop-tables next"
+run status --db "$(conn "$dbA")" --kv "$T/a/kv.mdb"
+want_rc 0
+want_out_grep "^state: +migrated"
+want_out_grep "present, version 9"
+want_out_grep "^next: +kvmigrate drop-tables"
+end
+
+begin "drop-tables: the 17 old tables dropped; again: nothing to do; status says so"
+run drop-tables --db "$(conn "$dbA")"
+want_rc 0
+want_err_has "dropped the 17 old tables"
+[ "$(old_tables "$dbA")" = 0 ] || fail "$(old_tables "$dbA") old tables left"
+run drop-tables --db "$(conn "$dbA")"
+want_rc 0
+want_err_has "nothing to do"
+run status --db "$(conn "$dbA")" --kv "$T/a/kv.mdb"
+want_out_grep "^old tables: +dropped"
+end
+
+# --- failures before the bump --------------------------------------------------------
+
+begin "a dangling membership: exit 1 at the export, version 8, tables and KV path as they were"
+filldb
+dbB=$db
+mkdir "$T/b"
+fk=$(sql "$dbB" "SELECT conname FROM pg_constraint WHERE conrelid = 'auth_user_groups'::regclass
+	AND contype = 'f' AND confrelid = 'auth_users'::regclass")
+sql "$dbB" "ALTER TABLE auth_user_groups DROP CONSTRAINT \"$fk\";
+	INSERT INTO auth_user_groups VALUES (424242, (SELECT min(id) FROM auth_groups))" >/dev/null
+up_kv "$dbB" --kv "$T/b/kv.mdb"
+want_rc 1
+want_err_has "auth_user_groups"
+want_err_has "424242"
+want_err_grep "^hint: the KV migration failed at its export step"
+want_row "$dbB" "8|f"
+only_files "$T/b"
+end
+
+begin "... fixed, the next plain run migrates"
+sql "$dbB" "DELETE FROM auth_user_groups WHERE user_id = 424242" >/dev/null
+up_kv "$dbB" --kv "$T/b/kv.mdb" --keep-export "$T/b/export.kvm"
+want_rc 0
+want_row "$dbB" "9|f"
+kvcheck export "$T/b/export.kvm" "$T/b/kv.mdb"
+end
+
+begin "a foreign file at the KV path: exit 1, the file byte-identical, version 8"
+filldb
+dbC=$db
+mkdir "$T/c"
+printf 'not a store\n' >"$T/c/kv.mdb"
+cksum <"$T/c/kv.mdb" >"$T/c.sum"
+up_kv "$dbC" --kv "$T/c/kv.mdb"
+want_rc 1
+want_err_has "kvmigrate did not create"
+cksum <"$T/c/kv.mdb" | cmp -s - "$T/c.sum" || fail "the foreign file changed"
+want_row "$dbC" "8|f"
+only_files "$T/c" kv.mdb
+end
+
+begin "the export killed (SIGKILL) mid-read: version 8; the next run cleans up and builds the same store"
+rm -f "$T/c/kv.mdb"
+# a slow read: the staging rows of one token wait on a lock the test holds
+(
+	query "$(conn "$dbC")" "BEGIN; LOCK TABLE gateway_multiparts IN ACCESS EXCLUSIVE MODE;
+		SELECT pg_sleep(30); COMMIT" >/dev/null 2>&1
+) &
+lockpid=$!
+bgpids="$bgpids $lockpid"
+sleep 0.5
+"$KVMIGRATE" up --kv-enabled --db "$(conn "$dbC")" --kv "$T/c/kv.mdb" >"$T/out" 2>"$T/err" &
+kpid=$!
+bgpids="$bgpids $kpid"
+tries=0
+while [ "$(query "$KVMIGRATE_TEST_DB" "SELECT count(*) FROM pg_stat_activity
+	WHERE datname = '$dbC' AND application_name = 'kvmigrate' AND wait_event_type = 'Lock'")" = 0 ]; do
+	tries=$((tries + 1))
+	[ "$tries" -gt 400 ] && { fail "the export never waited on the lock"; break; }
+	sleep 0.05
+done
+kill -KILL "$kpid"
+wait "$kpid" 2>/dev/null
+kill "$lockpid" 2>/dev/null
+wait "$lockpid" 2>/dev/null
+query "$KVMIGRATE_TEST_DB" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	WHERE datname = '$dbC' AND pid <> pg_backend_pid()" >/dev/null 2>&1
+bgpids=
+want_row "$dbC" "8|f"
+[ -e "$T/c/kv.mdb" ] && fail "a store appeared at the KV path"
+# shellcheck disable=SC2012 # names made by the tool
+left=$(ls -A "$T/c" | tr '\n' ' ')
+echo "# left by the killed run: ${left:-nothing}"
+up_kv "$dbC" --kv "$T/c/kv.mdb" --keep-export "$T/c/export.kvm"
+want_rc 0
+want_row "$dbC" "9|f"
+only_files "$T/c" kv.mdb export.kvm
+kvcheck export "$T/c/export.kvm" "$T/c/kv.mdb"
+end
+
+begin "... and that store equals an uninterrupted run's on the same data"
+# dbB and dbC hold the same seeded rows
+kvcheck same "$T/b/kv.mdb" "$T/c/kv.mdb"
+end
+
+begin "the version bump fails (a trigger refuses it): exit 1, version 8, the new store removed"
+filldb
+dbD=$db
+mkdir "$T/d"
+sql "$dbD" "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+	\$\$BEGIN IF NEW.version = 9 THEN RAISE EXCEPTION 'no bump today'; END IF; RETURN NEW; END\$\$;
+	CREATE TRIGGER refuse BEFORE INSERT ON schema_migrations FOR EACH ROW EXECUTE FUNCTION refuse()" >/dev/null
+up_kv "$dbD" --kv "$T/d/kv.mdb"
+want_rc 1
+want_err_has "no bump today"
+want_row "$dbD" "8|f"
+only_files "$T/d"
+end
+
+begin "a store an interrupted run left (built, not bumped): status says so, the next run rebuilds it"
+sql "$dbD" "DROP TRIGGER refuse ON schema_migrations" >/dev/null
+run import -i "$T/b/export.kvm" --kv "$T/d/kv.mdb"
+want_rc 0
+run status --db "$(conn "$dbD")" --kv "$T/d/kv.mdb"
+want_rc 0
+want_out_grep "interrupted before the version bump"
+want_out_grep "^next: +kvmigrate up --kv-enabled$"
+up_kv "$dbD" --kv "$T/d/kv.mdb" --keep-export "$T/d/export.kvm"
+want_rc 0
+want_err_has "replacing the store of an interrupted run"
+want_row "$dbD" "9|f"
+kvcheck export "$T/d/export.kvm" "$T/d/kv.mdb"
+kvcheck same "$T/b/kv.mdb" "$T/d/kv.mdb"
+end
+
+# --- after the bump: the drop ---------------------------------------------------------
+
+begin "--drop-tables with a view on an old table: exit 4, the store live, the tables listed, drop-tables named"
+filldb
+dbE=$db
+mkdir "$T/e"
+sql "$dbE" "CREATE VIEW users_v AS SELECT display_name FROM auth_users" >/dev/null
+up_kv "$dbE" --kv "$T/e/kv.mdb" --drop-tables
+want_rc 4
+want_err_has "the KV store is live and complete"
+want_err_has "auth_users"
+want_err_has "kvmigrate drop-tables"
+want_row "$dbE" "9|f"
+[ "$(old_tables "$dbE")" = "$OLD_TABLES" ] || fail "some tables were dropped"
+[ -s "$T/e/kv.mdb" ] || fail "no store"
+end
+
+begin "... a later up --drop-tables notices and says so again; after the view is gone, drop-tables finishes"
+up_kv "$dbE" --kv "$T/e/kv.mdb" --drop-tables
+want_rc 4
+want_err_has "kvmigrate drop-tables"
+sql "$dbE" "DROP VIEW users_v" >/dev/null
+run drop-tables --db "$(conn "$dbE")"
+want_rc 0
+[ "$(old_tables "$dbE")" = 0 ] || fail "$(old_tables "$dbE") old tables left"
+end
+
+begin "drop-tables before the KV migration: refused, nothing dropped"
+filldb
+dbF=$db
+run drop-tables --db "$(conn "$dbF")"
+want_rc 1
+want_err_has "nothing was dropped"
+[ "$(old_tables "$dbF")" = "$OLD_TABLES" ] || fail "tables were dropped"
+end
+
+begin "up --kv-enabled --drop-tables in one go: version 9, tables gone, store complete"
+mkdir "$T/f"
+up_kv "$dbF" --kv "$T/f/kv.mdb" --drop-tables --keep-export "$T/f/export.kvm"
+want_rc 0
+want_err_has "dropped the 17 old tables"
+want_row "$dbF" "9|f"
+[ "$(old_tables "$dbF")" = 0 ] || fail "$(old_tables "$dbF") old tables left"
+kvcheck export "$T/f/export.kvm" "$T/f/kv.mdb"
+end
+
+tap_done
