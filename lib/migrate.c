@@ -900,6 +900,20 @@ static int kv_migrate(struct session *s, const struct kvm_up_opts *o,
 	return 0;
 }
 
+/* The KV store is built beside its path: that directory must exist and
+ * be writable before anything else is done. */
+static int check_kv_dir(const char *kv_path, struct kvm_error *err)
+{
+	char dir[PATH_MAX], base[NAME_MAX + 1];
+
+	split_path(kv_path, dir, base);
+	if (access(dir, W_OK | X_OK) != 0)
+		return kvm_error_set(err, errno, "the KV store's directory '%s' "
+		                     "cannot be written: %s; nothing was done", dir,
+		                     strerror(errno));
+	return 0;
+}
+
 /* Index of the first pending version. */
 static size_t first_pending(const kvm_schema *sch, const struct version_row *row)
 {
@@ -920,6 +934,9 @@ int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	if (o->kv_enabled && (o->kv_path == NULL || o->kv_path[0] == '\0'))
 		return kvm_error_set(err, KVM_EINVAL, "the KV migration needs a KV "
 		                     "path; nothing was done");
+	if (o->kv_enabled && !o->dry_run &&
+	    (rc = check_kv_dir(o->kv_path, err)) != 0)
+		return rc;
 	if ((rc = load_schema(o->schema_dir, &sch, err)) != 0)
 		return rc;
 	r->last_sql_version = kvm_schema_last(sch);

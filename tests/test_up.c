@@ -9,6 +9,7 @@
  */
 #include "kvmt.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,7 +259,7 @@ static void test_up__dry_run_changes_nothing(void **state)
 	kvmt_db_drop(ci);
 }
 
-static void test_up__kv_flag_is_refused_before_anything(void **state)
+static void test_up__kv_flag_without_a_usable_kv_path_changes_nothing(void **state)
 {
 	char ci[KVMT_CONNINFO_MAX];
 	struct kvm_up_opts o = KVM_UP_OPTS_INIT;
@@ -270,8 +271,10 @@ static void test_up__kv_flag_is_refused_before_anything(void **state)
 	assert_int_equal(kvmt_db_create(ci, sizeof(ci), "up_kv"), 0);
 	o.conninfo = ci;
 	o.kv_enabled = 1;
+	assert_int_equal(kvm_up(&o, &r, &err), KVM_EINVAL);
 	o.kv_path = "/nonexistent/kv.mdb";
-	assert_int_equal(kvm_up(&o, &r, &err), KVM_ENOTSUP);
+	assert_int_equal(kvm_up(&o, &r, &err), ENOENT);
+	assert_non_null(strstr(err.msg, "'/nonexistent'"));
 	c = kvmt_connect(ci);
 	assert_false(table_exists(c, "schema_migrations"));
 	PQfinish(c);
@@ -635,7 +638,7 @@ int main(void)
 		cmocka_unit_test(test_up__from_every_intermediate_version),
 		cmocka_unit_test(test_up__second_run_changes_nothing),
 		cmocka_unit_test(test_up__dry_run_changes_nothing),
-		cmocka_unit_test(test_up__kv_flag_is_refused_before_anything),
+		cmocka_unit_test(test_up__kv_flag_without_a_usable_kv_path_changes_nothing),
 		cmocka_unit_test(test_up__failing_version_leaves_no_trace),
 		cmocka_unit_test(test_up__commit_and_end_in_a_file_do_not_split_it),
 		cmocka_unit_test(test_up__rollback_in_a_file_is_refused_before_it_runs),
