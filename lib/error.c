@@ -45,6 +45,7 @@ const char *kvm_strerror(int code)
 		return "the database schema version is not a known version";
 	case KVM_ENOTSUP:    return "not supported by this version of kvmigrate";
 	case KVM_EDROP:      return "migrated, but the old tables were not dropped";
+	case KVM_EMISMATCH:  return "the KV store differs from its source";
 	case KVM_EKEYSIZE:   return "a KV key is longer than LMDB allows";
 	case KVM_EDANGLING:  return "a row refers to a missing row";
 	case KVM_EORDER:     return "records out of key order";
@@ -89,6 +90,7 @@ static const struct {
 	CODE(KVM_EUNKNOWNVERSION),
 	CODE(KVM_ENOTSUP),
 	CODE(KVM_EDROP),
+	CODE(KVM_EMISMATCH),
 	CODE(KVM_EKEYSIZE),
 	CODE(KVM_EDANGLING),
 	CODE(KVM_EORDER),

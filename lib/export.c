@@ -874,7 +874,7 @@ static int check_version(struct engine *e, int64_t last, struct kvm_error *err)
 			rc = kvm_error_set(err, KVM_EDIRTY, "%s is at schema version "
 			                   "%lld, marked dirty; see kvmigrate status",
 			                   kvm_db_target(e->leader), (long long)v);
-		else if (v != last)
+		else if (v != last && !(e->o->accept_migrated && v == last + 1))
 			rc = kvm_error_set(err, KVM_EUNKNOWNVERSION, "%s is at schema "
 			                   "version %lld; the export reads the old tables "
 			                   "at version %lld%s", kvm_db_target(e->leader),

@@ -68,12 +68,6 @@ int cmd_fail(const struct kvm_error *err, int exitcode, const char *hint)
 	return exitcode;
 }
 
-int cmd_not_implemented(const char *name)
-{
-	return cmd_error(KVM_EXIT_FAILURE,
-	                 "'%s' is not implemented in this version of kvmigrate", name);
-}
-
 int cmd_usage_error(const char *usage, const char *fmt, ...)
 {
 	va_list ap;

@@ -60,12 +60,8 @@ struct kvm_command {
 	const char *summary;
 	/** The usage line, without "usage: " (defined in the command's file). */
 	const char *usage;
-	/** KVM_CMD_* bits. */
-	unsigned flags;
 };
 
-/** The command parses its options but does not act yet in this version. */
-#define KVM_CMD_NOT_IMPLEMENTED 0x1u
 
 /* The commands, each in cmd/kvmigrate/<name>.c, with its usage line. */
 int cmd_up(int argc, char **argv);
@@ -105,9 +101,6 @@ extern const char cmd_drop_tables_usage[];
 	"                           $KVMIGRATE_KV)\n"
 #define CMD_HELP_HELP \
 	"  -h, --help               show this help and exit\n"
-#define CMD_HELP_NOT_IMPLEMENTED(name) \
-	"\nThis version of kvmigrate checks these options but does not run\n" \
-	"'" name "' yet: it exits with status 1 and changes nothing.\n"
 
 /*
  * Values of options that have no short form start here, above every
@@ -128,12 +121,6 @@ int cmd_error(int exitcode, const char *fmt, ...)
  * then "hint: <hint>" when @hint is not NULL.  Returns @exitcode.
  */
 int cmd_fail(const struct kvm_error *err, int exitcode, const char *hint);
-
-/*
- * Report that command @name parses its options but does not act in this
- * version.  Returns KVM_EXIT_FAILURE (nothing was changed).
- */
-int cmd_not_implemented(const char *name);
 
 /*
  * Report a usage error: the error line, then "usage: <usage>".

@@ -30,28 +30,28 @@ static const char cmd_help_usage[] = "kvmigrate help [COMMAND]";
 static const struct kvm_command commands[] = {
 	{ "up", cmd_up,
 	  "upgrade the schema; with the KV flag, migrate to the KV store",
-	  cmd_up_usage, 0 },
+	  cmd_up_usage },
 	{ "export", cmd_export,
 	  "write an export file from the database",
-	  cmd_export_usage, 0 },
+	  cmd_export_usage },
 	{ "import", cmd_import,
 	  "load an export file into the KV store",
-	  cmd_import_usage, 0 },
+	  cmd_import_usage },
 	{ "status", cmd_status,
 	  "show the versions, the migration state and the next action",
-	  cmd_status_usage, 0 },
+	  cmd_status_usage },
 	{ "inspect", cmd_inspect,
 	  "show an export file's header, packages, counts and digests",
-	  cmd_inspect_usage, 0 },
+	  cmd_inspect_usage },
 	{ "verify", cmd_verify,
 	  "compare the KV store with the tables and an export file",
-	  cmd_verify_usage, KVM_CMD_NOT_IMPLEMENTED },
+	  cmd_verify_usage },
 	{ "drop-tables", cmd_drop_tables,
 	  "drop the old tables of a finished KV migration",
-	  cmd_drop_tables_usage, 0 },
+	  cmd_drop_tables_usage },
 	{ "help", cmd_help,
 	  "show the list of commands, or the help of one",
-	  cmd_help_usage, 0 },
+	  cmd_help_usage },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -68,22 +68,9 @@ static const struct kvm_command *find_command(const char *name)
 
 static void print_commands(FILE *f)
 {
-	int stubs = 0;
-
 	fputs("Commands:\n", f);
-	for (size_t i = 0; i < NCOMMANDS; i++) {
-		if (commands[i].flags & KVM_CMD_NOT_IMPLEMENTED)
-			stubs = 1;
-		else
-			fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
-	}
-	if (!stubs)
-		return;
-	fputs("\nNot implemented in this version (they check their options, then\n"
-	      "exit with status 1):\n", f);
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		if (commands[i].flags & KVM_CMD_NOT_IMPLEMENTED)
-			fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
 }
 
 static void print_main_help(FILE *f)

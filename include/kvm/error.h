@@ -109,6 +109,8 @@ enum kvm_errcode {
 	/** The KV migration is done (the store is live, the version bumped)
 	 *  but the old tables could not be dropped: kvmigrate drop-tables. */
 	KVM_EDROP = -405,
+	/** verify found the KV store different from its source. */
+	KVM_EMISMATCH = -406,
 
 	/* source rows (export) */
 	/** A record's LMDB key would exceed LMDB's maximum key size; the

@@ -405,6 +405,9 @@ struct kvm_export_db_opts {
 	 *  export stops soon, removes its temporary file and fails with
 	 *  KVM_ECANCELED. */
 	const volatile int *cancel;
+	/** Also read a database already at the KV migration version whose
+	 *  old tables are still there (verify does). */
+	int accept_migrated;
 	kvm_event_fn on_event;
 	void *event_ctx;
 };
@@ -518,6 +521,64 @@ struct kvm_import_result {
  */
 int kvm_import_file(const struct kvm_import_opts *opts,
                     struct kvm_import_result *result, struct kvm_error *err);
+
+
+/* ------------------------------------------------------------------ */
+/* Verify                                                              */
+/* ------------------------------------------------------------------ */
+
+/** Options of kvm_verify(). */
+struct kvm_verify_opts {
+	const char *conninfo;
+	unsigned connect_retry_ms;
+	/** The KV store. */
+	const char *kv_path;
+	/** An export file to compare with, or NULL. */
+	const char *export_path;
+	/** Compare with the old tables too, while they exist. */
+	int tables;
+	unsigned jobs;
+	const volatile int *cancel;
+};
+
+/** Differences named in a result; more are counted only. */
+#define KVM_VERIFY_MAX_DIFFS 20
+
+struct kvm_verify_diff {
+	char what[16];         /**< "missing", "different" or "extra" */
+	char partition[420];   /**< shown with \xNN escapes, cut at 100 bytes */
+	char key[420];         /**< "" for a partition-wide difference */
+	char detail[96];
+};
+
+struct kvm_verify_result {
+	int export_checked;    /**< compared with the export file */
+	int tables_checked;    /**< compared with the old tables */
+	int tables_gone;       /**< the old tables are dropped: not compared */
+	uint64_t records;      /**< source records of the last comparison */
+	uint64_t store_entries; /**< data entries of the store (no metadata) */
+	uint64_t differences;  /**< all differences found */
+	uint64_t table_differences;
+	size_t ndiffs;
+	struct kvm_verify_diff diffs[KVM_VERIFY_MAX_DIFFS];
+	uint64_t ms;
+};
+
+/**
+ * Compare a KV store with an export file and/or the old tables.
+ *
+ * Each source record is looked up in the store (missing, different); the
+ * store's entries are counted per partition (extra).  The tables are read
+ * through a fresh export beside the store, removed afterwards.  Changes
+ * nothing else.
+ *
+ * @return 0 when equal; KVM_EMISMATCH with result->diffs naming the
+ *         first differences; KVM_EKV; reader and export errors; KVM_EINVAL
+ *         when there is nothing to compare with (no export file, and the
+ *         tables not asked for or gone)
+ */
+int kvm_verify(const struct kvm_verify_opts *opts, struct kvm_verify_result *result,
+               struct kvm_error *err);
 
 
 #ifdef __cplusplus

@@ -116,6 +116,28 @@ want_out_grep "present, version 9"
 want_out_grep "^next: +kvmigrate drop-tables"
 end
 
+begin "verify against the kept export and the tables: exit 0, equal"
+run verify --kv "$T/a/kv.mdb" --export "$T/a/export.kvm" --db "$(conn "$dbA")"
+want_rc 0
+want_out_grep "^compared with the export "
+want_out_grep "^compared with the old tables: [0-9]+ records"
+want_out_grep "^equal$"
+end
+
+begin "verify after rows changed in the tables: exit 5, the user named as different, the staging partition as extra"
+sql "$dbA" "BEGIN; CREATE TEMP TABLE saved AS SELECT * FROM graveler_staging_kv
+	WHERE (staging_token, key) = (SELECT staging_token, key FROM graveler_staging_kv ORDER BY 1, 2 LIMIT 1);
+	DELETE FROM graveler_staging_kv WHERE (staging_token, key) IN (SELECT staging_token, key FROM saved);
+	UPDATE auth_users SET friendly_name = 'changed' WHERE display_name = (SELECT min(display_name) FROM auth_users);
+	COMMIT" >/dev/null
+run verify --kv "$T/a/kv.mdb" --db "$(conn "$dbA")"
+want_rc 5
+want_out_grep "^different: partition 'auth' key 'users/"
+want_out_grep "^extra: partition 'staging/"
+want_out_grep "^different$"
+want_err_grep "^kvmigrate: error: the KV store '.*' differs from its source in 2 places"
+end
+
 begin "drop-tables: the 17 old tables dropped; again: nothing to do; status says so"
 run drop-tables --db "$(conn "$dbA")"
 want_rc 0
@@ -126,6 +148,16 @@ want_rc 0
 want_err_has "nothing to do"
 run status --db "$(conn "$dbA")" --kv "$T/a/kv.mdb"
 want_out_grep "^old tables: +dropped"
+end
+
+begin "verify with the tables gone: compared with the export only, equal"
+run verify --kv "$T/a/kv.mdb" --export "$T/a/export.kvm" --db "$(conn "$dbA")"
+want_rc 0
+want_out_grep "^the old tables are gone"
+want_out_grep "^equal$"
+run verify --kv "$T/a/kv.mdb" --db "$(conn "$dbA")"
+want_rc 1
+want_err_has "nothing to compare the KV store with"
 end
 
 # --- failures before the bump --------------------------------------------------------

@@ -1,0 +1,360 @@
+/*
+ * verify.c - compare a KV store with an export file and with the tables.
+ *
+ * Every record of the export is looked up in the store: a missing entry
+ * or a different value is a difference named by partition and key.  Then
+ * the store is walked once and its entries counted per partition (the
+ * metadata partition aside): a partition holding more entries than the
+ * export gave it has entries the export lacks.  Against the tables, a
+ * fresh export of them (in the same snapshot rules as any export) is
+ * compared the same way and removed.
+ *
+ * The store is opened read-only with its lock file, as a reader among the
+ * service's; stale reader slots of dead processes are cleared first.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "kvm/export.h"
+#include "kvm/kvkey.h"
+#include "kvm/migrate.h"
+#include "clock.h"
+
+#define KEY_MAX 2048
+
+/* Entries per partition: the export's and the store's. */
+struct part {
+	unsigned char *p;
+	size_t len;
+	uint64_t exported, stored;
+};
+
+struct verify {
+	const struct kvm_verify_opts *o;
+	struct kvm_verify_result *r;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	struct part *parts;
+	size_t nparts, cap;
+	unsigned char key[KEY_MAX];
+};
+
+static void show(char *out, size_t size, const uint8_t *p, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len && n + 8 < size; i++) {
+		if (i == 100) {
+			snprintf(out + n, size - n, "...");
+			return;
+		}
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\'' && p[i] != '\\')
+			out[n++] = (char)p[i];
+		else
+			n += (size_t)snprintf(out + n, size - n, "\\x%02x", p[i]);
+	}
+	out[n] = '\0';
+}
+
+static void add_diff(struct verify *v, const char *what, const uint8_t *part,
+                     size_t plen, const uint8_t *key, size_t klen,
+                     const char *detail)
+{
+	struct kvm_verify_result *r = v->r;
+	struct kvm_verify_diff *d;
+
+	r->differences++;
+	if (r->ndiffs == KVM_VERIFY_MAX_DIFFS)
+		return;
+	d = &r->diffs[r->ndiffs++];
+	snprintf(d->what, sizeof(d->what), "%s", what);
+	show(d->partition, sizeof(d->partition), part, plen);
+	show(d->key, sizeof(d->key), key, klen);
+	snprintf(d->detail, sizeof(d->detail), "%s", detail);
+}
+
+static int part_cmp(const struct part *a, const uint8_t *p, size_t len)
+{
+	size_t n = a->len < len ? a->len : len;
+	int c = n > 0 ? memcmp(a->p, p, n) : 0;
+
+	return c != 0 ? c : a->len < len ? -1 : a->len > len;
+}
+
+/* The counts of partition @p, added when new; NULL when out of memory. */
+static struct part *part_of(struct verify *v, const uint8_t *p, size_t len)
+{
+	size_t lo = 0, hi = v->nparts;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = part_cmp(&v->parts[mid], p, len);
+
+		if (c == 0)
+			return &v->parts[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (v->nparts == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		struct part *n = realloc(v->parts, cap * sizeof(*n));
+
+		if (n == NULL)
+			return NULL;
+		v->parts = n;
+		v->cap = cap;
+	}
+	memmove(&v->parts[lo + 1], &v->parts[lo], (v->nparts - lo) * sizeof(*v->parts));
+	v->nparts++;
+	memset(&v->parts[lo], 0, sizeof(v->parts[lo]));
+	if ((v->parts[lo].p = malloc(len ? len : 1)) == NULL) {
+		memmove(&v->parts[lo], &v->parts[lo + 1],
+		        (--v->nparts - lo) * sizeof(*v->parts));
+		return NULL;
+	}
+	if (len > 0)
+		memcpy(v->parts[lo].p, p, len);
+	v->parts[lo].len = len;
+	return &v->parts[lo];
+}
+
+/* The partition of an LMDB key (kvm/kvkey.h) into @out; its length, or
+ * (size_t)-1 when the key is not one kvmigrate writes. */
+static size_t partition_of(const uint8_t *k, size_t len, uint8_t *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (k[i] != 0x00) {
+			out[n++] = k[i];
+			continue;
+		}
+		if (k[i + 1] == 0x01)
+			return n;
+		if (k[i + 1] != 0xff)
+			return (size_t)-1;
+		out[n++] = 0x00;
+		i++;
+	}
+	return (size_t)-1;
+}
+
+static int open_store(struct verify *v, struct kvm_error *err)
+{
+	int rc, dead;
+
+	if ((rc = mdb_env_create(&v->env)) != 0 ||
+	    (rc = mdb_env_open(v->env, v->o->kv_path, MDB_NOSUBDIR | MDB_RDONLY,
+	                       0600)) != 0)
+		return kvm_error_set(err, KVM_EKV, "cannot open the KV store '%s': "
+		                     "%s", v->o->kv_path, mdb_strerror(rc));
+	mdb_reader_check(v->env, &dead);
+	if ((rc = mdb_txn_begin(v->env, NULL, MDB_RDONLY, &v->txn)) != 0 ||
+	    (rc = mdb_dbi_open(v->txn, NULL, 0, &v->dbi)) != 0)
+		return kvm_error_set(err, KVM_EKV, "cannot read the KV store '%s': "
+		                     "%s", v->o->kv_path, mdb_strerror(rc));
+	return 0;
+}
+
+/* Every record of the export, looked up in the store. */
+static int compare_records(struct verify *v, const char *path,
+                           struct kvm_error *err)
+{
+	struct kvm_export_record rec;
+	kvm_export_reader *rd;
+	int rc;
+
+	if ((rc = kvm_export_reader_open(&rd, path, NULL, err)) != 0)
+		return rc;
+	while ((rc = kvm_export_reader_next(rd, &rec, err)) == 0) {
+		size_t len = kvm_kv_key_size(rec.partition, rec.partition_len,
+		                             rec.key_len);
+		struct part *pt;
+		MDB_val k, val;
+
+		v->r->records++;
+		if ((pt = part_of(v, rec.partition, rec.partition_len)) == NULL) {
+			rc = kvm_error_set(err, KVM_ENOMEM, "out of memory");
+			break;
+		}
+		pt->exported++;
+		if (len > KEY_MAX) {
+			add_diff(v, "missing", rec.partition, rec.partition_len,
+			         rec.key, rec.key_len, "a key longer than any store holds");
+			continue;
+		}
+		k.mv_size = kvm_kv_key_encode(v->key, rec.partition,
+		                              rec.partition_len, rec.key, rec.key_len);
+		k.mv_data = v->key;
+		rc = mdb_get(v->txn, v->dbi, &k, &val);
+		if (rc == MDB_NOTFOUND) {
+			add_diff(v, "missing", rec.partition, rec.partition_len,
+			         rec.key, rec.key_len, "in the source, not in the store");
+		} else if (rc != 0) {
+			rc = kvm_error_set(err, KVM_EKV, "reading '%s': %s",
+			                   v->o->kv_path, mdb_strerror(rc));
+			break;
+		} else if (val.mv_size != rec.value_len ||
+		           (rec.value_len > 0 &&
+		            memcmp(val.mv_data, rec.value, rec.value_len) != 0)) {
+			add_diff(v, "different", rec.partition, rec.partition_len,
+			         rec.key, rec.key_len, "the values differ");
+		}
+		rc = 0;
+		if (v->o->cancel != NULL && *v->o->cancel) {
+			rc = kvm_error_set(err, KVM_ECANCELED, "canceled");
+			break;
+		}
+	}
+	kvm_export_reader_close(rd);
+	return rc == KVM_END ? 0 : rc;
+}
+
+/* The store's entries per partition, against the export's. */
+static int compare_counts(struct verify *v, struct kvm_error *err)
+{
+	static const uint8_t meta[] = KVM_KV_META_PARTITION;
+	uint8_t part[KEY_MAX];
+	MDB_cursor *cur;
+	MDB_val k, val;
+	int rc;
+
+	if ((rc = mdb_cursor_open(v->txn, v->dbi, &cur)) != 0)
+		return kvm_error_set(err, KVM_EKV, "reading '%s': %s", v->o->kv_path,
+		                     mdb_strerror(rc));
+	for (rc = mdb_cursor_get(cur, &k, &val, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
+		size_t plen = partition_of(k.mv_data, k.mv_size, part);
+		struct part *pt;
+
+		if (plen == (size_t)-1) {
+			add_diff(v, "extra", k.mv_data, k.mv_size, NULL, 0,
+			         "an LMDB key kvmigrate does not write");
+			continue;
+		}
+		if (plen == sizeof(meta) - 1 && memcmp(part, meta, plen) == 0)
+			continue;
+		v->r->store_entries++;
+		if ((pt = part_of(v, part, plen)) == NULL) {
+			mdb_cursor_close(cur);
+			return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+		}
+		pt->stored++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return kvm_error_set(err, KVM_EKV, "reading '%s': %s", v->o->kv_path,
+		                     mdb_strerror(rc));
+	for (size_t i = 0; i < v->nparts; i++) {
+		const struct part *pt = &v->parts[i];
+		char detail[96];
+
+		if (pt->stored <= pt->exported)
+			continue;   /* fewer: the missing keys are named already */
+		snprintf(detail, sizeof(detail), "%" PRIu64 " entries in the store, "
+		         "%" PRIu64 " in the source", pt->stored, pt->exported);
+		add_diff(v, "extra", pt->p, pt->len, NULL, 0, detail);
+	}
+	return 0;
+}
+
+static void reset_counts(struct verify *v)
+{
+	for (size_t i = 0; i < v->nparts; i++)
+		free(v->parts[i].p);
+	v->nparts = 0;
+}
+
+static int compare_with(struct verify *v, const char *path, struct kvm_error *err)
+{
+	int rc;
+
+	reset_counts(v);
+	if ((rc = compare_records(v, path, err)) != 0)
+		return rc;
+	return compare_counts(v, err);
+}
+
+/* A fresh export of the tables, beside the store, compared and removed. */
+static int compare_tables(struct verify *v, struct kvm_error *err)
+{
+	struct kvm_export_db_opts eo = KVM_EXPORT_DB_OPTS_INIT;
+	struct kvm_export_db_result *er;
+	char dir[PATH_MAX], base[NAME_MAX + 1], a[PATH_MAX], b[PATH_MAX];
+	char path[PATH_MAX + NAME_MAX + 32];
+	int rc;
+
+	snprintf(a, sizeof(a), "%s", v->o->kv_path);
+	snprintf(b, sizeof(b), "%s", v->o->kv_path);
+	snprintf(dir, sizeof(dir), "%s", dirname(a));
+	snprintf(base, sizeof(base), "%s", basename(b));
+	snprintf(path, sizeof(path), "%s/.%s.verify.kvm", dir, base);
+	if ((er = malloc(sizeof(*er))) == NULL)
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	eo.conninfo = v->o->conninfo;
+	eo.connect_retry_ms = v->o->connect_retry_ms;
+	eo.output = path;
+	eo.jobs = v->o->jobs;
+	eo.cancel = v->o->cancel;
+	eo.accept_migrated = 1;
+	rc = kvm_export_db(&eo, er, err);
+	free(er);
+	if (rc == 0)
+		rc = compare_with(v, path, err);
+	unlink(path);
+	return rc;
+}
+
+int kvm_verify(const struct kvm_verify_opts *o, struct kvm_verify_result *r,
+               struct kvm_error *err)
+{
+	struct verify v = { .o = o, .r = r };
+	uint64_t t0 = kvm_now_ms();
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if (o->kv_path == NULL || (!o->tables && o->export_path == NULL))
+		return kvm_error_set(err, KVM_EINVAL, "verify: a KV store and "
+		                     "something to compare it with are needed");
+	if ((rc = open_store(&v, err)) == 0 && o->export_path != NULL) {
+		rc = compare_with(&v, o->export_path, err);
+		r->export_checked = rc == 0;
+	}
+	if (rc == 0 && o->tables) {
+		uint64_t before = r->differences;
+
+		r->records = r->store_entries = 0;
+		rc = compare_tables(&v, err);
+		r->tables_checked = rc == 0;
+		r->table_differences = r->differences - before;
+		if (rc == KVM_ENOTABLE) {
+			r->tables_gone = 1;
+			rc = o->export_path != NULL ? 0 : kvm_error_set(err,
+			     KVM_EINVAL, "the old tables are gone and no export file "
+			     "was given: nothing to compare the KV store with");
+		}
+	}
+	if (v.txn != NULL)
+		mdb_txn_abort(v.txn);
+	if (v.env != NULL)
+		mdb_env_close(v.env);
+	reset_counts(&v);
+	free(v.parts);
+	r->ms = kvm_now_ms() - t0;
+	if (rc == 0 && r->differences > 0)
+		rc = kvm_error_set(err, KVM_EMISMATCH, "the KV store '%s' differs "
+		                   "from its source in %" PRIu64 " place%s", o->kv_path,
+		                   r->differences, r->differences == 1 ? "" : "s");
+	return rc;
+}
