@@ -103,7 +103,6 @@ struct engine {
 	pthread_cond_t cv;         /* any change: data, space, done, abort */
 	size_t next_unit;          /* next unit a worker takes */
 	int abort;                 /* set under mu; read without it by producers */
-	unsigned workers, workers_failed;
 	int worker_rc;             /* first failure outside a unit */
 	struct kvm_error worker_err;
 };
@@ -546,25 +545,10 @@ static int export_connect(struct engine *e, struct kvm_db **db, unsigned retry_m
 
 struct worker {
 	struct engine *e;
+	struct kvm_db *db;         /* joined the snapshot; owned by the worker */
 	pthread_t thread;
 	int started;
 };
-
-/* A worker that cannot start (no connection: max_connections reached,
- * say) leaves its share to the others; only when none started does the
- * export fail, with the first worker's reason. */
-static void worker_fail(struct engine *e, int rc, const struct kvm_error *err)
-{
-	pthread_mutex_lock(&e->mu);
-	if (e->worker_rc == 0) {
-		e->worker_rc = rc;
-		e->worker_err = *err;
-	}
-	if (++e->workers_failed == e->workers)
-		__atomic_store_n(&e->abort, 1, __ATOMIC_RELAXED);
-	pthread_cond_broadcast(&e->cv);
-	pthread_mutex_unlock(&e->mu);
-}
 
 static int worker_join(struct engine *e, struct kvm_db **db,
                        struct kvm_error *err)
@@ -588,13 +572,20 @@ static void *worker_main(void *arg)
 {
 	struct worker *wk = arg;
 	struct engine *e = wk->e;
-	struct producer pr = { .e = e };
+	struct producer pr = { .e = e, .db = wk->db };
 	struct kvm_error err = { 0 };
 	int rc;
 
-	if ((rc = kvm_value_create(&pr.value, &err)) != 0 ||
-	    (rc = worker_join(e, &pr.db, &err)) != 0) {
-		worker_fail(e, rc, &err);
+	wk->db = NULL;
+	if ((rc = kvm_value_create(&pr.value, &err)) != 0) {
+		pthread_mutex_lock(&e->mu);
+		if (e->worker_rc == 0) {
+			e->worker_rc = rc;
+			e->worker_err = err;
+		}
+		__atomic_store_n(&e->abort, 1, __ATOMIC_RELAXED);
+		pthread_cond_broadcast(&e->cv);
+		pthread_mutex_unlock(&e->mu);
 		goto out;
 	}
 	for (;;) {
@@ -970,12 +961,14 @@ static void section_done(struct engine *e, size_t s,
 	p->ms = start ? kvm_now_ms() - start : 0;
 }
 
-static int write_sections(struct engine *e, unsigned jobs, struct kvm_error *err)
+/* Write every section: @direct, the leader runs the units itself;
+ * otherwise it drains the queues the worker threads fill. */
+static int write_sections(struct engine *e, int direct, struct kvm_error *err)
 {
 	struct producer pr = { .e = e, .db = e->leader, .direct = 1 };
 	int rc = 0;
 
-	if (jobs == 1 && (rc = kvm_value_create(&pr.value, err)) != 0)
+	if (direct && (rc = kvm_value_create(&pr.value, err)) != 0)
 		return rc;
 	for (size_t s = 0; s < e->nsections && rc == 0; s++) {
 		const struct section *sec = &e->sections[s];
@@ -986,7 +979,7 @@ static int write_sections(struct engine *e, unsigned jobs, struct kvm_error *err
 		for (size_t i = 0; i < sec->nunits && rc == 0; i++) {
 			struct unit *u = &e->units[sec->first_unit + i];
 
-			if (jobs == 1) {
+			if (direct) {
 				pr.u = u;
 				rc = run_unit(&pr, err);
 			} else {
@@ -1003,41 +996,58 @@ static int write_sections(struct engine *e, unsigned jobs, struct kvm_error *err
 	return rc;
 }
 
+/*
+ * The workers' connections are opened here, one after the other, before
+ * any thread starts: a worker that cannot connect (a role's or the
+ * server's connection limit, say) leaves its share to the others, and
+ * with none the leader reads everything itself.  One at a time, because
+ * backends starting together each count the others against a connection
+ * limit and may all be refused.
+ */
 static int run_jobs(struct engine *e, unsigned jobs, struct kvm_error *err)
 {
 	struct worker *wk = calloc(jobs, sizeof(*wk));
+	unsigned n = 0;
 	int rc = 0;
 
 	if (wk == NULL)
 		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
-	pthread_mutex_lock(&e->mu);
-	e->workers = jobs;
-	pthread_mutex_unlock(&e->mu);
 	for (unsigned i = 0; i < jobs; i++) {
-		wk[i].e = e;
+		struct kvm_error jerr;
+		struct kvm_db *db = NULL;
+
+		if (worker_join(e, &db, &jerr) != 0) {
+			kvm_db_close(db);
+			continue;
+		}
+		wk[n].e = e;
+		wk[n++].db = db;
+	}
+	e->r->jobs = n > 0 ? n : 1;
+	if (n == 0) {
+		free(wk);
+		return write_sections(e, 1, err);   /* the leader alone */
+	}
+	for (unsigned i = 0; i < n && rc == 0; i++) {
 		if ((rc = pthread_create(&wk[i].thread, NULL, worker_main,
-		                         &wk[i])) != 0) {
+		                         &wk[i])) != 0)
 			kvm_error_set(err, rc, "cannot start worker %u: %s", i + 1,
 			              strerror(rc));
-			pthread_mutex_lock(&e->mu);
-			e->workers = i;
-			pthread_mutex_unlock(&e->mu);
-			break;
-		}
-		wk[i].started = 1;
+		else
+			wk[i].started = 1;
 	}
 	if (rc == 0)
-		rc = write_sections(e, jobs, err);
+		rc = write_sections(e, 0, err);
 	pthread_mutex_lock(&e->mu);
 	/* a no-op when every unit is done */
 	__atomic_store_n(&e->abort, 1, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&e->cv);
 	pthread_mutex_unlock(&e->mu);
-	for (unsigned i = 0; i < jobs; i++)
+	for (unsigned i = 0; i < n; i++) {
 		if (wk[i].started)
 			pthread_join(wk[i].thread, NULL);
-	/* the workers that did run */
-	e->r->jobs = e->workers - e->workers_failed;
+		kvm_db_close(wk[i].db);    /* of a worker never started */
+	}
 	free(wk);
 	return rc;
 }
@@ -1151,6 +1161,8 @@ static int export_in_snapshot(struct engine *e, struct kvm_error *err)
 	if ((rc = kvm_export_writer_open(&e->w, o->output, &wo, err)) != 0)
 		return rc;
 	rc = jobs == 1 ? write_sections(e, 1, err) : run_jobs(e, jobs, err);
+	if (jobs == 1)
+		e->r->jobs = 1;
 	if (rc != 0) {
 		kvm_export_writer_abort(e->w);
 		e->w = NULL;

@@ -11,8 +11,9 @@
 # 4. BIN export of every package from one snapshot, with two jobs, then
 #    BIN inspect of the file: the records per package equal the rows read.
 # 5. BIN up --kv-enabled with a KV path in a temporary directory: export,
-#    import, version bump; mdb_stat counts the entries; BIN status; a
-#    second BIN up --kv-enabled has nothing to do.
+#    import, version bump; mdb_stat counts the entries; BIN status; BIN
+#    verify against the tables; a second BIN up --kv-enabled has nothing
+#    to do.
 # Exit status 0 when every step behaved as described; 1 otherwise.
 set -eu
 
@@ -108,7 +109,7 @@ run inspect "$work/export.kvm"
 
 # --- 5. up with the KV flag -----------------------------------------------------------
 
-step "5. the KV migration: up --kv-enabled, then status, then up again"
+step "5. the KV migration: up --kv-enabled, then status, verify, and up again"
 run up --kv-enabled --db "$db" --kv "$kv"
 [ "$rc" -eq 0 ] || fail "kvmigrate up --kv-enabled failed"
 version=$(psql -A -t -c "SELECT version FROM schema_migrations")
@@ -120,6 +121,8 @@ entries=$(mdb_stat -n "$kv" | sed -n 's/^ *Entries: //p')
 echo "  mdb_stat: $entries entries in $kv (the $records records and 3 metadata entries)"
 run status --db "$db" --kv "$kv"
 [ "$rc" -eq 0 ] || fail "kvmigrate status failed"
+run verify --db "$db" --kv "$kv"
+[ "$rc" -eq 0 ] || fail "kvmigrate verify found the store different from the tables"
 run up --kv-enabled --db "$db" --kv "$kv"
 [ "$rc" -eq 0 ] || fail "the second kvmigrate up --kv-enabled failed"
 after=$(count_rows)
@@ -134,6 +137,7 @@ echo "  - showed kvmigrate status before and after"
 echo "  - exported the $rows rows as ${records:-?} records into $work/export.kvm"
 echo "    (one snapshot, two jobs) and showed it with kvmigrate inspect"
 echo "  - ran kvmigrate up --kv-enabled --kv $kv: the $records records are in"
-echo "    the KV store, the schema is at version 9, the old tables are kept"
+echo "    the KV store, the schema is at version 9, the old tables are kept;"
+echo "    kvmigrate verify found the store equal to the tables"
 echo "  - the cluster and $work are removed as the demo ends"
 echo "demo: ok"
