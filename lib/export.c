@@ -38,6 +38,7 @@
 #include "db.h"
 #include "kvvalue.h"
 #include "pgcopy.h"
+#include "show.h"
 
 /* Records are handed from workers to the leader in blocks of this size
  * (a larger record gets a block of its own). */
@@ -129,26 +130,6 @@ static int canceled(const struct engine *e)
 
 #define SHOW_MAX 80
 
-static void show_bytes(char *out, size_t size, const void *p, size_t len)
-{
-	const unsigned char *b = p;
-	size_t n = 0;
-
-	if (size == 0)
-		return;
-	for (size_t i = 0; i < len && n + 8 < size; i++) {
-		if (i == SHOW_MAX) {
-			n += (size_t)snprintf(out + n, size - n, "...");
-			break;
-		}
-		if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '\'' && b[i] != '\\')
-			out[n++] = (char)b[i];
-		else
-			n += (size_t)snprintf(out + n, size - n, "\\x%02x", b[i]);
-	}
-	out[n] = '\0';
-}
-
 void kvm_row_describe(const struct kvm_pgcopy_field *f, char *out, size_t size)
 {
 	char buf[SHOW_MAX * 4 + 8];
@@ -157,7 +138,7 @@ void kvm_row_describe(const struct kvm_pgcopy_field *f, char *out, size_t size)
 		snprintf(out, size, "NULL");
 		return;
 	}
-	show_bytes(buf, sizeof(buf), f->data, (size_t)f->len);
+	kvm_show_bytes(buf, sizeof(buf), f->data, (size_t)f->len, SHOW_MAX);
 	snprintf(out, size, "'%s'", buf);
 }
 
@@ -167,8 +148,8 @@ static void show_record(char *out, size_t size, const void *part, size_t plen,
 	char p[SHOW_MAX * 4 + 8], k[SHOW_MAX * 4 + 8];
 	int n;
 
-	show_bytes(p, sizeof(p), part, plen);
-	show_bytes(k, sizeof(k), key, klen);
+	kvm_show_bytes(p, sizeof(p), part, plen, SHOW_MAX);
+	kvm_show_bytes(k, sizeof(k), key, klen, SHOW_MAX);
 	n = snprintf(out, size, "partition '%s' key '%s'", p, k);
 	(void)n;   /* a long key is cut: the message stays one line */
 }

@@ -34,6 +34,7 @@
 #include "clock.h"
 #include "kvstore.h"
 #include "kvvalue.h"
+#include "show.h"
 
 /* Map size: the export's record bytes twice (B-tree pages are partly
  * empty, keys grow by their partition) plus room for the metadata. */
@@ -226,30 +227,13 @@ static int open_store(struct build *b, uint64_t map, struct kvm_error *err)
 	return 0;
 }
 
-static void show(char *out, size_t size, const uint8_t *p, size_t len)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < len && n + 8 < size; i++) {
-		if (i == 80) {
-			snprintf(out + n, size - n, "...");
-			return;
-		}
-		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\'' && p[i] != '\\')
-			out[n++] = (char)p[i];
-		else
-			n += (size_t)snprintf(out + n, size - n, "\\x%02x", p[i]);
-	}
-	out[n] = '\0';
-}
-
 static int record_error(struct build *b, const struct kvm_export_record *rec,
                         int code, const char *why, struct kvm_error *err)
 {
 	char p[400], k[400];
 
-	show(p, sizeof(p), rec->partition, rec->partition_len);
-	show(k, sizeof(k), rec->key, rec->key_len);
+	kvm_show_bytes(p, sizeof(p), rec->partition, rec->partition_len, 80);
+	kvm_show_bytes(k, sizeof(k), rec->key, rec->key_len, 80);
 	return kvm_error_set(err, code, "'%s': record %" PRIu64 " (partition "
 	                     "'%s' key '%s'): %s", b->o->input, rec->number, p, k,
 	                     why);

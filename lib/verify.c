@@ -27,6 +27,7 @@
 #include "kvm/kvkey.h"
 #include "kvm/migrate.h"
 #include "clock.h"
+#include "show.h"
 
 #define KEY_MAX 2048
 
@@ -48,23 +49,6 @@ struct verify {
 	unsigned char key[KEY_MAX];
 };
 
-static void show(char *out, size_t size, const uint8_t *p, size_t len)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < len && n + 8 < size; i++) {
-		if (i == 100) {
-			snprintf(out + n, size - n, "...");
-			return;
-		}
-		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\'' && p[i] != '\\')
-			out[n++] = (char)p[i];
-		else
-			n += (size_t)snprintf(out + n, size - n, "\\x%02x", p[i]);
-	}
-	out[n] = '\0';
-}
-
 static void add_diff(struct verify *v, const char *what, const uint8_t *part,
                      size_t plen, const uint8_t *key, size_t klen,
                      const char *detail)
@@ -77,8 +61,8 @@ static void add_diff(struct verify *v, const char *what, const uint8_t *part,
 		return;
 	d = &r->diffs[r->ndiffs++];
 	snprintf(d->what, sizeof(d->what), "%s", what);
-	show(d->partition, sizeof(d->partition), part, plen);
-	show(d->key, sizeof(d->key), key, klen);
+	kvm_show_bytes(d->partition, sizeof(d->partition), part, plen, 100);
+	kvm_show_bytes(d->key, sizeof(d->key), key, klen, 100);
 	snprintf(d->detail, sizeof(d->detail), "%s", detail);
 }
 

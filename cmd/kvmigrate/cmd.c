@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,4 +274,26 @@ const char *cmd_errname(int code, char *buf, size_t bufsize)
 		return "KVM_UNKNOWN";
 	snprintf(buf, bufsize, "ERRNO_%d", code);
 	return buf;
+}
+
+/* Set by the handler of cmd_catch_interrupts(); the process's only one. */
+static volatile int interrupted;
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+const volatile int *cmd_catch_interrupts(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	return &interrupted;
 }

@@ -123,6 +123,13 @@ int cmd_error(int exitcode, const char *fmt, ...)
 int cmd_fail(const struct kvm_error *err, int exitcode, const char *hint);
 
 /*
+ * Catch SIGINT, SIGTERM and SIGHUP: the returned flag becomes 1, for the
+ * library's cancel option, which stops the work and removes what it had
+ * begun to write.
+ */
+const volatile int *cmd_catch_interrupts(void);
+
+/*
  * Report a usage error: the error line, then "usage: <usage>".
  * Returns KVM_EXIT_USAGE.
  */

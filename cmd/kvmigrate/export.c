@@ -9,7 +9,6 @@
  * its temporary file and fails; nothing is left under FILE.
  */
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,26 +67,6 @@ struct export_opts {
 	const char *db;          /* NULL: libpq's PG* variables */
 	unsigned connect_retry_ms;
 };
-
-static volatile int stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-static void catch_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-}
 
 static void print_summary(const struct export_opts *o,
                           const struct kvm_export_db_result *r)
@@ -149,9 +128,8 @@ static int run(const struct export_opts *o)
 	eo.packages = o->packages;
 	eo.npackages = o->npackages;
 	eo.jobs = (unsigned)o->jobs;
-	eo.cancel = &stop;
+	eo.cancel = cmd_catch_interrupts();
 	eo.on_event = cmd_print_wait_event;
-	catch_signals();
 	if (kvm_export_db(&eo, r, &err) != 0)
 		rc = report_failure(o, &err);
 	else {

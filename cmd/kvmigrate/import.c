@@ -6,7 +6,6 @@
  * SIGTERM stop it; the new file is removed and the target untouched.
  */
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,33 +54,18 @@ struct import_opts {
 	uint64_t map_size;
 };
 
-static volatile int stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
 static int run(const struct import_opts *o)
 {
 	struct kvm_import_opts io = { 0 };
 	struct kvm_import_result r;
 	struct kvm_error err = { 0 };
-	struct sigaction sa;
 	char hint[512];
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 	io.input = o->input;
 	io.kv_path = o->kv;
 	io.force = o->force;
 	io.map_size = o->map_size;
-	io.cancel = &stop;
+	io.cancel = cmd_catch_interrupts();
 	if (kvm_import_file(&io, &r, &err) != 0) {
 		snprintf(hint, sizeof(hint), "'%s' was not changed%s", o->kv,
 		         err.code == KVM_EKVEXISTS ? "" : "; the new file was "

@@ -11,7 +11,6 @@
  * SIGTERM stop an export or import in progress: nothing is changed.
  */
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -221,14 +220,6 @@ static int report_failure(const struct kvm_up_result *r,
 	}
 }
 
-static volatile int stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
 static void print_kv(const struct up_opts *o, const struct kvm_up_result *r)
 {
 	if (r->leftovers > 0)
@@ -271,18 +262,9 @@ static int run(const struct up_opts *o)
 	uo.drop_tables = o->drop_tables;
 	uo.keep_export = o->keep_export;
 	uo.jobs = (unsigned)o->jobs;
-	uo.cancel = &stop;
 	uo.on_event = on_event;
-	if (o->kv_enabled) {
-		struct sigaction sa;
-
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = on_signal;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGHUP, &sa, NULL);
-	}
+	if (o->kv_enabled)
+		uo.cancel = cmd_catch_interrupts();
 	if (kvm_up(&uo, &r, &err) != 0)
 		return report_failure(&r, &err);
 
