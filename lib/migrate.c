@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "kvm/migrate.h"
@@ -849,6 +850,96 @@ static int kv_import(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	return rc;
 }
 
+/* What a dry run with the KV flag reports: the tables and their rows, the
+ * KV path, where the export would go, and whether the space looks enough.
+ * Reads only. */
+static int kv_plan(struct session *s, const struct kvm_up_opts *o,
+                   struct kvm_up_result *r, struct kvm_error *err)
+{
+	struct kvm_up_plan *p = &r->plan;
+	struct kvm_status *st = calloc(1, sizeof(*st));
+	struct statvfs sv;
+	char dir[PATH_MAX], base[NAME_MAX + 1];
+	uint64_t bytes = 0;
+
+	if (st == NULL)
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	p->ready = 1;
+	p->drop_tables = o->drop_tables;
+	for (size_t m = 0; m < kvm_migrator_count(); m++) {
+		const struct kvm_migrator *mg = kvm_migrator_get(m);
+
+		for (const char *const *t = mg->tables; *t; t++) {
+			const char *param[1] = { *t };
+			PGresult *res;
+			int rc;
+
+			if (p->ntables == KVM_UP_PLAN_MAX_TABLES)
+				break;
+			p->tables[p->ntables].package = mg->name;
+			p->tables[p->ntables].table = *t;
+			rc = kvm_db_query(s->db, &res, "SELECT to_regclass(quote_ident("
+			                  "$1)) IS NOT NULL", 1, param, err);
+			if (rc != 0) {
+				free(st);
+				return rc;
+			}
+			p->tables[p->ntables].present =
+				strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+			PQclear(res);
+			if (p->tables[p->ntables].present) {
+				char *q = PQescapeIdentifier(kvm_db_conn(s->db), *t,
+				                             strlen(*t));
+				char sql[256];
+
+				/* a partitioned table's own size is 0: add its parts */
+				snprintf(sql, sizeof(sql), "SELECT count(*), (SELECT coalesce("
+				         "sum(pg_table_size(relid)), 0) FROM pg_partition_tree("
+				         "'%s'::regclass)) FROM %s", q ? q : *t, q ? q : *t);
+				PQfreemem(q);
+				if ((rc = kvm_db_query(s->db, &res, sql, 0, NULL, err)) != 0) {
+					free(st);
+					return rc;
+				}
+				p->tables[p->ntables].rows =
+					strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+				p->tables[p->ntables].bytes =
+					strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+				bytes += p->tables[p->ntables].bytes;
+				PQclear(res);
+			}
+			p->ntables++;
+		}
+	}
+	kvm_kv_probe(o->kv_path, st);
+	snprintf(p->kv_state, sizeof(p->kv_state), "%s",
+	         kvm_kv_state_name(st->kv.state));
+	p->kv_refused = st->kv.state != KVM_KV_ABSENT &&
+	                st->kv.state != KVM_KV_EMPTY &&
+	                st->kv.state != KVM_KV_PRESENT;
+	free(st);
+	p->export_kept = o->keep_export != NULL;
+	if (o->keep_export != NULL)
+		snprintf(p->export_path, sizeof(p->export_path), "%s", o->keep_export);
+	else
+		temp_export_path(o->kv_path, p->export_path);
+	p->export_estimate = bytes;
+	p->kv_estimate = bytes + bytes / 2;
+	split_path(o->kv_path, dir, base);
+	if (statvfs(dir, &sv) == 0)
+		p->kv_free = (uint64_t)sv.f_bavail * sv.f_frsize;
+	split_path(p->export_path, dir, base);
+	if (statvfs(dir, &sv) == 0)
+		p->export_free = (uint64_t)sv.f_bavail * sv.f_frsize;
+	/* Both files exist at once while the store is built; on one file
+	 * system they share its free space. */
+	p->enough = p->kv_free >= p->kv_estimate &&
+	            p->export_free >= p->export_estimate &&
+	            (p->kv_free != p->export_free ||
+	             p->kv_free >= p->kv_estimate + p->export_estimate);
+	return 0;
+}
+
 /* Export, import, bump, drop: the KV migration of a database at the last
  * SQL version, under the lock. */
 static int kv_migrate(struct session *s, const struct kvm_up_opts *o,
@@ -1012,6 +1103,8 @@ int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	           : r->applied > 0 ? KVM_UP_APPLIED : KVM_UP_CURRENT;
 	if (o->kv_enabled && !o->dry_run)
 		rc = kv_migrate(&s, o, r, err);
+	else if (o->kv_enabled)
+		rc = kv_plan(&s, o, r, err);
 out:
 	session_close(&s);
 	kvm_schema_free(sch);

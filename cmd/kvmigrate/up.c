@@ -41,7 +41,9 @@ static const char help_body[] =
 	"                           KVMIGRATE_KV_ENABLED=1); needs --kv\n"
 	"      --drop-tables        drop the old tables once the KV store is in\n"
 	"                           place (needs the KV flag)\n"
-	"      --dry-run            show what would be done and change nothing\n"
+	"      --dry-run            show what would be done and change nothing;\n"
+	"                           with the KV flag also the tables, their rows,\n"
+	"                           the paths, size estimates and free space\n"
 	"      --jobs N             read the old tables with N workers sharing one\n"
 	"                           snapshot (1 to 64; default: the number of\n"
 	"                           cores, at most 8)\n"
@@ -220,6 +222,37 @@ static int report_failure(const struct kvm_up_result *r,
 	}
 }
 
+static void print_plan(const struct up_opts *o, const struct kvm_up_plan *p)
+{
+	uint64_t rows = 0;
+
+	fprintf(stderr, "dry run: the KV migration would read these tables:\n");
+	for (size_t i = 0; i < p->ntables; i++) {
+		if (p->tables[i].present)
+			fprintf(stderr, "  %-11s %-27s %12" PRIu64 " rows %14" PRIu64
+			        " bytes\n", p->tables[i].package, p->tables[i].table,
+			        p->tables[i].rows, p->tables[i].bytes);
+		else
+			fprintf(stderr, "  %-11s %-27s (not there yet)\n",
+			        p->tables[i].package, p->tables[i].table);
+		rows += p->tables[i].rows;
+	}
+	fprintf(stderr, "dry run: %" PRIu64 " rows; the export would go to %s "
+	        "(%s), at most about %" PRIu64 " bytes; the KV store to %s (now: "
+	        "%s), at most about %" PRIu64 " bytes\n", rows, p->export_path,
+	        p->export_kept ? "kept" : "removed after the import",
+	        p->export_estimate, o->kv, p->kv_state, p->kv_estimate);
+	if (p->kv_refused)
+		fprintf(stderr, "dry run: the KV path holds something kvmigrate did "
+		        "not create: a real run would refuse it\n");
+	fprintf(stderr, "dry run: free space %" PRIu64 " bytes beside the KV "
+	        "store, %" PRIu64 " beside the export: %s\n", p->kv_free,
+	        p->export_free, p->enough ? "enough" : "probably NOT enough");
+	fprintf(stderr, "dry run: the old tables would be %s; nothing was "
+	        "changed\n", p->drop_tables ? "dropped after the version bump" :
+	        "kept");
+}
+
 static void print_kv(const struct up_opts *o, const struct kvm_up_result *r)
 {
 	if (r->leftovers > 0)
@@ -308,6 +341,8 @@ static int run(const struct up_opts *o)
 		else
 			fprintf(stderr, "dry run: schema up to date at %s; nothing "
 			        "would be applied\n", to);
+		if (r.plan.ready)
+			print_plan(o, &r.plan);
 		break;
 	case KVM_UP_FAILED:
 		break;

@@ -170,6 +170,32 @@ enum kvm_up_outcome {
 	KVM_UP_KV_MIGRATED,
 };
 
+/** Most old tables a dry run's plan lists. */
+#define KVM_UP_PLAN_MAX_TABLES 64
+
+/** A dry run's look at the KV migration it would run (kvm_up_result.plan). */
+struct kvm_up_plan {
+	int ready;                  /**< 1: filled (dry run with the KV flag) */
+	size_t ntables;
+	struct {
+		const char *package;    /**< static strings */
+		const char *table;
+		int present;
+		uint64_t rows;          /**< count(*) of the table now */
+		uint64_t bytes;         /**< pg_table_size */
+	} tables[KVM_UP_PLAN_MAX_TABLES];
+	char kv_state[24];          /**< what is at the KV path (status words) */
+	int kv_refused;             /**< a real run would refuse the KV path */
+	char export_path[4200];     /**< where the export would go */
+	int export_kept;            /**< --keep-export */
+	uint64_t export_estimate;   /**< bytes, an upper bound (the tables' size) */
+	uint64_t kv_estimate;       /**< bytes, an upper bound (1.5x that) */
+	uint64_t kv_free;           /**< free bytes where the store is built */
+	uint64_t export_free;       /**< free bytes where the export goes */
+	int enough;                 /**< both fit, by those estimates */
+	int drop_tables;            /**< the old tables would be dropped */
+};
+
 /** What kvm_up() did; filled on failure too, as far as it got. */
 struct kvm_up_result {
 	enum kvm_up_outcome outcome;
@@ -202,6 +228,7 @@ struct kvm_up_result {
 	int drop_failed;        /**< the bump is done, the drop failed */
 	size_t tables_left;     /**< old tables still there */
 	char tables_left_names[512]; /**< their names, ", "-separated */
+	struct kvm_up_plan plan;    /**< dry run with the KV flag */
 };
 
 /** The steps of the KV migration, in order (kvm_up_result.kv_step). */

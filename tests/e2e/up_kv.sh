@@ -89,6 +89,26 @@ dbA=$db
 mkdir "$T/a"
 end
 
+begin "up --kv-enabled --dry-run: every table with its rows, the paths, the space; nothing written"
+up_kv "$dbA" --kv "$T/a/kv.mdb" --dry-run --drop-tables
+want_rc 0
+want_out_empty
+nstaged=$(sql "$dbA" "SELECT count(*) FROM graveler_staging_kv")
+want_err_grep "^  staging +graveler_staging_kv +$nstaged rows +[0-9]+ bytes$"
+want_err_grep "^  auth +auth_users +[0-9]+ rows"
+want_err_grep "the export would go to $T/a/.kv.mdb.export.kvm \\(removed after the import\\)"
+want_err_grep "the KV store to $T/a/kv.mdb \\(now: absent\\)"
+want_err_grep "^dry run: free space [0-9]+ bytes beside the KV store, [0-9]+ beside the export: enough$"
+want_err_grep "^dry run: the old tables would be dropped after the version bump; nothing was changed$"
+want_row "$dbA" "8|f"
+only_files "$T/a"
+printf 'x' >"$T/a/kv.mdb"
+up_kv "$dbA" --kv "$T/a/kv.mdb" --dry-run
+want_rc 0
+want_err_has "a real run would refuse it"
+rm -f "$T/a/kv.mdb"
+end
+
 begin "up --kv-enabled --keep-export: exit 0, version 9, the store holds exactly the export's records"
 up_kv "$dbA" --kv "$T/a/kv.mdb" --keep-export "$T/a/export.kvm"
 want_rc 0
