@@ -295,6 +295,82 @@ kvcheck export "$T/d/export.kvm" "$T/d/kv.mdb"
 kvcheck same "$T/b/kv.mdb" "$T/d/kv.mdb"
 end
 
+begin "the order of durable steps: the store synced, renamed, its directory synced, then the bump (strace)"
+filldb
+dbG=$db
+mkdir "$T/g"
+strace -f -y -s 200 -e trace=fsync,fdatasync,rename,renameat,renameat2,sendto \
+	-o "$T/strace.txt" "$KVMIGRATE" up --kv-enabled --db "$(conn "$dbG")" \
+	--kv "$T/g/kv.mdb" >"$T/out" 2>"$T/err"
+rc=$?
+want_rc 0
+want_row "$dbG" "9|f"
+order=$(awk -v dir="$T/g" '
+	/f(data)?sync\(.*\/\.kv\.mdb\.tmp\./ && !rn { filesync = NR }
+	/rename.*\.kv\.mdb\.tmp\..*kv\.mdb"/ { rn = NR }
+	rn && !dirsync && index($0, "fsync(") && index($0, "<" dir ">") { dirsync = NR }
+	/sendto.*VALUES \(9, false\)/ { bump = NR }
+	bump && !commit && /sendto.*COMMIT/ && NR > bump { commit = NR }
+	END { printf "%d %d %d %d %d", filesync, rn, dirsync, bump, commit }' "$T/strace.txt")
+echo "# lines of strace: file sync, rename, directory sync, bump, commit: $order"
+# shellcheck disable=SC2086 # five numbers, split on purpose
+set -- $order
+if [ "$1" -eq 0 ] || [ "$1" -ge "$2" ] || [ "$2" -ge "$3" ] || [ "$3" -ge "$4" ] || [ "$4" -ge "$5" ]; then
+	fail "the steps are not in the order file sync < rename < directory sync < bump < commit: $order"
+fi
+end
+
+begin "a full disk (a file size limit) during the export: exit 1, version 8, nothing left"
+filldb
+dbH=$db
+mkdir "$T/h"
+(ulimit -f 1024 && trap '' XFSZ && exec "$KVMIGRATE" up --kv-enabled --db "$(conn "$dbH")" \
+	--kv "$T/h/kv.mdb") >"$T/out" 2>"$T/err"
+rc=$?
+want_rc 1
+want_err_grep "^kvmigrate: error: export: .*[Ff]ile too large"
+want_row "$dbH" "8|f"
+only_files "$T/h"
+end
+
+begin "the database connection lost during the export: exit 1, version 8, nothing left; the next run migrates"
+(
+	query "$(conn "$dbH")" "BEGIN; LOCK TABLE gateway_multiparts IN ACCESS EXCLUSIVE MODE;
+		SELECT pg_sleep(30); COMMIT" >/dev/null 2>&1
+) &
+lockpid=$!
+bgpids="$bgpids $lockpid"
+sleep 0.5
+"$KVMIGRATE" up --kv-enabled --db "$(conn "$dbH")" --kv "$T/h/kv.mdb" >"$T/out" 2>"$T/err" &
+kpid=$!
+bgpids="$bgpids $kpid"
+tries=0
+while [ "$(query "$KVMIGRATE_TEST_DB" "SELECT count(*) FROM pg_stat_activity
+	WHERE datname = '$dbH' AND application_name = 'kvmigrate' AND wait_event_type = 'Lock'")" = 0 ]; do
+	tries=$((tries + 1))
+	[ "$tries" -gt 400 ] && { fail "the export never waited on the lock"; break; }
+	sleep 0.05
+done
+query "$KVMIGRATE_TEST_DB" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+	WHERE datname = '$dbH' AND application_name = 'kvmigrate'" >/dev/null
+wait "$kpid"
+rc=$?
+kill "$lockpid" 2>/dev/null
+wait "$lockpid" 2>/dev/null
+query "$KVMIGRATE_TEST_DB" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	WHERE datname = '$dbH' AND pid <> pg_backend_pid()" >/dev/null 2>&1
+bgpids=
+want_rc 1
+want_err_grep "^kvmigrate: error: export: .*terminat"
+want_row "$dbH" "8|f"
+only_files "$T/h"
+up_kv "$dbH" --kv "$T/h/kv.mdb" --keep-export "$T/h/export.kvm"
+want_rc 0
+want_row "$dbH" "9|f"
+kvcheck export "$T/h/export.kvm" "$T/h/kv.mdb"
+kvcheck same "$T/b/kv.mdb" "$T/h/kv.mdb"
+end
+
 # --- after the bump: the drop ---------------------------------------------------------
 
 begin "--drop-tables with a view on an old table: exit 4, the store live, the tables listed, drop-tables named"

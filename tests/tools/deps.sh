@@ -13,7 +13,8 @@ set -eu
 # Keep in one place; README.md and design/testing.md refer to this list.
 PACKAGES="build-essential pkg-config libpq-dev liblmdb-dev lmdb-utils
 libmsgpack-dev libzstd-dev zstd libcmocka-dev postgresql clang
-libclang-rt-14-dev python3 python3-msgpack python3-xxhash util-linux procps"
+libclang-rt-14-dev python3 python3-msgpack python3-xxhash util-linux procps
+strace"
 
 # Word splitting of $PACKAGES is intended from here on.
 # shellcheck disable=SC2086
