@@ -75,6 +75,38 @@ only_files() {
 	[ "$got" = "$want" ] || fail "$d holds '$got', expected '$want'"
 }
 
+# blocked_up DB KV: start `up --kv-enabled` on DB in the background ($kpid)
+# while a session of the test holds gateway_multiparts locked ($lockpid),
+# and wait until its export waits on that lock
+blocked_up() {
+	(
+		query "$(conn "$1")" "BEGIN; LOCK TABLE gateway_multiparts IN ACCESS EXCLUSIVE MODE;
+			SELECT pg_sleep(30); COMMIT" >/dev/null 2>&1
+	) &
+	lockpid=$!
+	bgpids="$bgpids $lockpid"
+	sleep 0.5
+	"$KVMIGRATE" up --kv-enabled --db "$(conn "$1")" --kv "$2" >"$T/out" 2>"$T/err" &
+	kpid=$!
+	bgpids="$bgpids $kpid"
+	tries=0
+	while [ "$(query "$KVMIGRATE_TEST_DB" "SELECT count(*) FROM pg_stat_activity
+		WHERE datname = '$1' AND application_name = 'kvmigrate' AND wait_event_type = 'Lock'")" = 0 ]; do
+		tries=$((tries + 1))
+		[ "$tries" -gt 400 ] && { fail "the export never waited on the lock"; break; }
+		sleep 0.05
+	done
+}
+
+# unblock DB: end the lock holder and every other session on DB
+unblock() {
+	kill "$lockpid" 2>/dev/null
+	wait "$lockpid" 2>/dev/null
+	query "$KVMIGRATE_TEST_DB" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = '$1' AND pid <> pg_backend_pid()" >/dev/null 2>&1
+	bgpids=
+}
+
 up_kv() {
 	udb=$1
 	shift
@@ -223,31 +255,11 @@ end
 
 begin "the export killed (SIGKILL) mid-read: version 8; the next run cleans up and builds the same store"
 rm -f "$T/c/kv.mdb"
-# a slow read: the staging rows of one token wait on a lock the test holds
-(
-	query "$(conn "$dbC")" "BEGIN; LOCK TABLE gateway_multiparts IN ACCESS EXCLUSIVE MODE;
-		SELECT pg_sleep(30); COMMIT" >/dev/null 2>&1
-) &
-lockpid=$!
-bgpids="$bgpids $lockpid"
-sleep 0.5
-"$KVMIGRATE" up --kv-enabled --db "$(conn "$dbC")" --kv "$T/c/kv.mdb" >"$T/out" 2>"$T/err" &
-kpid=$!
-bgpids="$bgpids $kpid"
-tries=0
-while [ "$(query "$KVMIGRATE_TEST_DB" "SELECT count(*) FROM pg_stat_activity
-	WHERE datname = '$dbC' AND application_name = 'kvmigrate' AND wait_event_type = 'Lock'")" = 0 ]; do
-	tries=$((tries + 1))
-	[ "$tries" -gt 400 ] && { fail "the export never waited on the lock"; break; }
-	sleep 0.05
-done
+# a slow read: the export waits on a lock the test holds
+blocked_up "$dbC" "$T/c/kv.mdb"
 kill -KILL "$kpid"
 wait "$kpid" 2>/dev/null
-kill "$lockpid" 2>/dev/null
-wait "$lockpid" 2>/dev/null
-query "$KVMIGRATE_TEST_DB" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-	WHERE datname = '$dbC' AND pid <> pg_backend_pid()" >/dev/null 2>&1
-bgpids=
+unblock "$dbC"
 want_row "$dbC" "8|f"
 [ -e "$T/c/kv.mdb" ] && fail "a store appeared at the KV path"
 # shellcheck disable=SC2012 # names made by the tool
@@ -336,32 +348,12 @@ only_files "$T/h"
 end
 
 begin "the database connection lost during the export: exit 1, version 8, nothing left; the next run migrates"
-(
-	query "$(conn "$dbH")" "BEGIN; LOCK TABLE gateway_multiparts IN ACCESS EXCLUSIVE MODE;
-		SELECT pg_sleep(30); COMMIT" >/dev/null 2>&1
-) &
-lockpid=$!
-bgpids="$bgpids $lockpid"
-sleep 0.5
-"$KVMIGRATE" up --kv-enabled --db "$(conn "$dbH")" --kv "$T/h/kv.mdb" >"$T/out" 2>"$T/err" &
-kpid=$!
-bgpids="$bgpids $kpid"
-tries=0
-while [ "$(query "$KVMIGRATE_TEST_DB" "SELECT count(*) FROM pg_stat_activity
-	WHERE datname = '$dbH' AND application_name = 'kvmigrate' AND wait_event_type = 'Lock'")" = 0 ]; do
-	tries=$((tries + 1))
-	[ "$tries" -gt 400 ] && { fail "the export never waited on the lock"; break; }
-	sleep 0.05
-done
+blocked_up "$dbH" "$T/h/kv.mdb"
 query "$KVMIGRATE_TEST_DB" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 	WHERE datname = '$dbH' AND application_name = 'kvmigrate'" >/dev/null
 wait "$kpid"
 rc=$?
-kill "$lockpid" 2>/dev/null
-wait "$lockpid" 2>/dev/null
-query "$KVMIGRATE_TEST_DB" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-	WHERE datname = '$dbH' AND pid <> pg_backend_pid()" >/dev/null 2>&1
-bgpids=
+unblock "$dbH"
 want_rc 1
 want_err_grep "^kvmigrate: error: export: .*terminat"
 want_row "$dbH" "8|f"
