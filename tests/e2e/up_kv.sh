@@ -6,8 +6,9 @@
 # tests/tools/kv-check.py (no code shared with kvmigrate): every record
 # once under its LMDB key, and the three metadata entries.  A second run
 # does nothing; --drop-tables drops the old tables; a failure at each step
-# (a dangling row at the export, a killed export, a foreign file at the KV
-# path, a failing version bump, a failing drop) leaves the version, the
+# (a dangling row at the export, a foreign file at the KV path, SIGKILL
+# during the export, during the import and before the store's rename, a
+# full disk, a lost connection, a failing version bump, a failing drop) leaves the version, the
 # tables and the KV path as they were (or, after the bump, says what is
 # left and how to finish), and the next plain run produces the same store
 # as an uninterrupted one.
@@ -363,6 +364,65 @@ want_rc 0
 want_row "$dbH" "9|f"
 kvcheck export "$T/h/export.kvm" "$T/h/kv.mdb"
 kvcheck same "$T/b/kv.mdb" "$T/h/kv.mdb"
+end
+
+begin "killed (SIGKILL) while it writes the store: version 8, no store; the next run removes what was left and builds the same store"
+filldb
+dbI=$db
+mkdir "$T/i"
+# strace kills it at its 10th writev: only LMDB's page flushes use writev,
+# so this lands inside the import, with the export done
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+strace -f -o /dev/null -e trace=writev -e inject=writev:signal=KILL:when=10 \
+	"$KVMIGRATE" up --kv-enabled --db "$(conn "$dbI")" --kv "$T/i/kv.mdb" >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" -eq 137 ] || fail "not killed: exit $rc, $(tail -n 1 "$T/err")"
+want_err_has "building the KV store"
+want_row "$dbI" "8|f"
+[ -e "$T/i/kv.mdb" ] && fail "a store appeared at the KV path"
+# shellcheck disable=SC2012 # names made by the tool
+left=$(ls -A "$T/i" | tr '\n' ' ')
+echo "# left by the killed run: $left"
+case $left in *.kv.mdb.tmp.*) ;; *) fail "no half-built store left: the kill missed the import" ;; esac
+# the export it left, corrupted: the next run must not read it
+[ -f "$T/i/.kv.mdb.export.kvm" ] || fail "no export left"
+printf '\377' | dd of="$T/i/.kv.mdb.export.kvm" bs=1 seek=4000 conv=notrunc 2>/dev/null
+up_kv "$dbI" --kv "$T/i/kv.mdb" --keep-export "$T/i/export.kvm"
+want_rc 0
+want_err_grep "^removed 2 files an interrupted run left beside $T/i/kv.mdb$"
+want_row "$dbI" "9|f"
+only_files "$T/i" kv.mdb export.kvm
+kvcheck export "$T/i/export.kvm" "$T/i/kv.mdb"
+kvcheck same "$T/b/kv.mdb" "$T/i/kv.mdb"
+end
+
+begin "killed just before the store is renamed into place, over an interrupted run's store: that store byte-identical; the next run replaces it"
+filldb
+dbJ=$db
+mkdir "$T/j"
+run import -i "$T/a/export.kvm" --kv "$T/j/kv.mdb"
+want_rc 0
+cksum <"$T/j/kv.mdb" >"$T/j.sum"
+# the first rename puts the export in place, the second the store
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+strace -f -o /dev/null -e trace=rename -e inject=rename:signal=KILL:when=2 \
+	"$KVMIGRATE" up --kv-enabled --db "$(conn "$dbJ")" --kv "$T/j/kv.mdb" >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" -eq 137 ] || fail "not killed: exit $rc, $(tail -n 1 "$T/err")"
+want_row "$dbJ" "8|f"
+cksum <"$T/j/kv.mdb" | cmp -s - "$T/j.sum" || fail "the previous store changed"
+# shellcheck disable=SC2012 # names made by the tool
+left=$(ls -A "$T/j" | tr '\n' ' ')
+echo "# left by the killed run: $left"
+case $left in *.kv.mdb.tmp.*) ;; *) fail "no built store left: the kill missed the rename" ;; esac
+run status --db "$(conn "$dbJ")" --kv "$T/j/kv.mdb"
+want_out_grep "interrupted before the version bump"
+up_kv "$dbJ" --kv "$T/j/kv.mdb" --keep-export "$T/j/export.kvm"
+want_rc 0
+want_err_has "replacing the store of an interrupted run"
+want_row "$dbJ" "9|f"
+only_files "$T/j" kv.mdb export.kvm
+kvcheck same "$T/b/kv.mdb" "$T/j/kv.mdb"
 end
 
 # --- after the bump: the drop ---------------------------------------------------------
