@@ -3,10 +3,11 @@
  *
  * The store is built in a temporary file beside the target, opened with
  * MDB_NOLOCK (nobody else knows the file) and MDB_NOSYNC (one sync at the
- * end), in one write transaction.  The export is read and verified in the
- * same pass: the reader checks every frame, count and digest, and only
- * once it reported the verified end are the metadata entries written, the
- * transaction committed, the file synced and renamed over the target.
+ * end), in write transactions of 65,536 records.  The export is read and
+ * verified in the same pass: the reader checks every frame, count and
+ * digest, and only once it reported the verified end are the metadata
+ * entries written, the last transaction committed, the file synced and
+ * renamed over the target.
  *
  * Records come in byte order of their LMDB keys within a section, and the
  * sections mostly follow each other (auth, graveler, repo/, staging/):

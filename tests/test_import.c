@@ -1056,6 +1056,33 @@ static void test_import__an_existing_store_needs_force(void **state)
 	recs_free(&b);
 }
 
+static int reader_line(const char *msg, void *ctx)
+{
+	char *out = ctx;
+
+	strncat(out, msg, 255 - strlen(out));
+	return 0;
+}
+
+/* The reader table of @path's lock file, as the service's first open sees
+ * it: no slot left (LMDB starts the table afresh when one process has the
+ * file alone), and no dead process to clear. */
+static void assert_no_readers(const char *path)
+{
+	MDB_env *env;
+	char list[256] = "";
+	int dead = -1;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_reader_check(env, &dead), 0);
+	assert_int_equal(dead, 0);
+	assert_int_equal(mdb_reader_list(env, reader_line, list), 0);
+	mdb_env_close(env);
+	if (strstr(list, "(no active readers)") == NULL)
+		fail_msg("readers left in the lock file of '%s': %s", path, list);
+}
+
 /* A read transaction held in this process keeps the store: a service
  * whose upgrade command calls kvm_import_file() may hold its readers in
  * the same process. */
@@ -1090,6 +1117,7 @@ static void test_import__a_live_reader_in_this_process_keeps_the_store(void **st
 	import_ok(f, f->in, 1, 0, &r);
 	assert_int_equal(r.replaced, 1);
 	assert_store_holds(f, &rs, 8, digest, &r);
+	assert_no_readers(f->kv);
 	recs_free(&rs);
 }
 
@@ -1167,6 +1195,7 @@ static void test_import__a_live_reader_in_another_process_keeps_the_store(void *
 	import_ok(f, f->in, 1, 0, &r);
 	assert_int_equal(r.replaced, 1);
 	assert_store_holds(f, &rs, 8, digest, &r);
+	assert_no_readers(f->kv);
 	recs_free(&rs);
 }
 
