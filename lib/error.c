@@ -122,6 +122,7 @@ int kvm_error_set(struct kvm_error *err, int code, const char *fmt, ...)
 	if (err == NULL)
 		return code;
 	err->code = code;
+	err->package[0] = err->table[0] = err->key[0] = '\0';
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
@@ -146,4 +147,17 @@ int kvm_error_prefix(struct kvm_error *err, const char *fmt, ...)
 	if (snprintf(err->msg, sizeof(err->msg), "%s: %s", ctx, old) < 0)
 		err->msg[0] = '\0';
 	return err->code;
+}
+
+void kvm_error_where(struct kvm_error *err, const char *package,
+                     const char *table, const char *key)
+{
+	if (err == NULL)
+		return;
+	if (package != NULL && err->package[0] == '\0')
+		snprintf(err->package, sizeof(err->package), "%s", package);
+	if (table != NULL && err->table[0] == '\0')
+		snprintf(err->table, sizeof(err->table), "%s", table);
+	if (key != NULL && err->key[0] == '\0')
+		snprintf(err->key, sizeof(err->key), "%s", key);
 }

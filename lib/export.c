@@ -38,6 +38,7 @@
 #include "db.h"
 #include "kvvalue.h"
 #include "pgcopy.h"
+#include "readprog.h"
 #include "show.h"
 
 /* Records are handed from workers to the leader in blocks of this size
@@ -47,6 +48,8 @@
 #define QUEUE_BYTES (8u << 20)
 /* Rows between two looks at the cancel flag. */
 #define CANCEL_EVERY 1024u
+/* Records between two progress events (a power of two). */
+#define PROGRESS_EVERY 4096u
 /* Longest partition or key the engine builds: anything longer cannot
  * fit in an LMDB key anyway. */
 #define PIECE_MAX KVM_KV_MAX_KEY
@@ -76,6 +79,8 @@ struct unit {
 struct section {
 	const struct kvm_migrator *m;
 	size_t first_unit, nunits;
+	uint64_t estimate;         /* rows by the catalog; 0: not known */
+	uint64_t done, bytes;      /* records written so far, their bytes */
 };
 
 /* The check of the order of records, on the leader. */
@@ -98,6 +103,7 @@ struct engine {
 
 	kvm_export_writer *w;
 	struct order ord;
+	size_t cur;                /* the section being written */
 
 	/* jobs mode */
 	pthread_mutex_t mu;
@@ -122,6 +128,23 @@ struct producer {
 static int canceled(const struct engine *e)
 {
 	return e->o->cancel != NULL && *e->o->cancel != 0;
+}
+
+/* Tell the caller how section @s is going (on the leader's thread). */
+static void progress(const struct engine *e, size_t s, int finished)
+{
+	const struct section *sec = &e->sections[s];
+	struct kvm_event ev = { .kind = KVM_EVENT_PROGRESS, .name = "export" };
+
+	if (e->o->on_event == NULL)
+		return;
+	ev.package = sec->m->name;
+	ev.done = sec->done;
+	ev.bytes = sec->bytes;
+	ev.finished = finished;
+	ev.total = finished ? sec->done : sec->estimate;
+	ev.total_exact = finished;
+	e->o->on_event(e->o->event_ctx, &ev);
 }
 
 /* ------------------------------------------------------------------ */
@@ -174,6 +197,7 @@ static int put_record(struct engine *e, const struct unit *u,
                       struct kvm_error *err)
 {
 	struct order *o = &e->ord;
+	struct section *sec;
 
 	if (o->any) {
 		int c = bytes_cmp(o->part, o->plen, part, plen);
@@ -187,13 +211,17 @@ static int put_record(struct engine *e, const struct unit *u,
 			show_record(before, sizeof(before), o->part, o->plen,
 			            o->key, o->klen);
 			if (c == 0)
-				return kvm_error_set(err, KVM_EORDER, "table '%s': two "
-				                     "rows give the same KV entry (%s); "
-				                     "names that contain '/' can collide "
-				                     "this way", u->src->table, now);
-			return kvm_error_set(err, KVM_EORDER, "table '%s': record "
-			                     "(%s) comes after (%s), out of byte order",
-			                     u->src->table, now, before);
+				kvm_error_set(err, KVM_EORDER, "table '%s': two rows "
+				              "give the same KV entry (%s); names that "
+				              "contain '/' can collide this way",
+				              u->src->table, now);
+			else
+				kvm_error_set(err, KVM_EORDER, "table '%s': record (%s) "
+				              "comes after (%s), out of byte order",
+				              u->src->table, now, before);
+			kvm_error_where(err, e->sections[u->section].m->name,
+			                u->src->table, now);
+			return KVM_EORDER;
 		}
 	}
 	/* Both fit: kvm_row_emit refuses anything longer than an LMDB key. */
@@ -202,6 +230,10 @@ static int put_record(struct engine *e, const struct unit *u,
 	o->plen = plen;
 	o->klen = klen;
 	o->any = 1;
+	sec = &e->sections[e->cur];
+	sec->bytes += plen + klen + vlen;
+	if ((++sec->done & (PROGRESS_EVERY - 1)) == 0)
+		progress(e, e->cur, 0);
 	return kvm_export_writer_write(e->w, part, plen, key, klen, val, vlen, err);
 }
 
@@ -338,10 +370,11 @@ int kvm_row_emit(struct kvm_row *row, const struct kvm_bytes *part, size_t npart
 			snprintf(what, sizeof(what), "a partition of %zu bytes and a "
 			         "key of %zu bytes", plen, klen);
 		}
-		return kvm_error_set(err, KVM_EKEYSIZE, "table '%s': the row with "
-		                     "%s gives an LMDB key of %zu bytes; LMDB's "
-		                     "maximum key size is %d", row->table, what,
-		                     size, KVM_KV_MAX_KEY);
+		kvm_error_set(err, KVM_EKEYSIZE, "table '%s': the row with %s "
+		              "gives an LMDB key of %zu bytes; LMDB's maximum key "
+		              "size is %d", row->table, what, size, KVM_KV_MAX_KEY);
+		kvm_error_where(err, NULL, NULL, what);
+		return KVM_EKEYSIZE;
 	}
 	join(pr->part, part, npart);
 	join(pr->key, key, nkey);
@@ -423,7 +456,20 @@ static int copy_rows(struct producer *pr, struct kvm_pgcopy *cp,
 	return 0;
 }
 
+static int run_unit_copy(struct producer *pr, struct kvm_error *err);
+
+/* Run one unit; a failure is marked with its package and table. */
 static int run_unit(struct producer *pr, struct kvm_error *err)
+{
+	int rc = run_unit_copy(pr, err);
+
+	if (rc != 0 && rc != KVM_ECANCELED)
+		kvm_error_where(err, pr->e->sections[pr->u->section].m->name,
+		                pr->u->src->table, NULL);
+	return rc;
+}
+
+static int run_unit_copy(struct producer *pr, struct kvm_error *err)
 {
 	struct unit *u = pr->u;
 	struct kvm_pgcopy_field *f;
@@ -776,6 +822,38 @@ static int plan(struct engine *e, struct kvm_error *err)
 	return 0;
 }
 
+/*
+ * The rows each package will read, by the catalog (pg_class.reltuples,
+ * which ANALYZE and VACUUM keep up to date, summed over the partitions of
+ * a partitioned table): for progress only, so a table never analyzed
+ * counts as empty (-1 there) rather than costing a scan, and a package
+ * whose tables all look empty has no estimate (0).
+ */
+static int estimate(struct engine *e, struct kvm_error *err)
+{
+	for (size_t s = 0; s < e->nsections; s++) {
+		struct section *sec = &e->sections[s];
+
+		for (const char *const *t = sec->m->tables; *t; t++) {
+			const char *param[1] = { *t };
+			PGresult *res;
+			int rc;
+
+			rc = kvm_db_query(e->leader, &res, "SELECT coalesce(sum("
+			                  "greatest(c.reltuples, 0)), 0)::bigint "
+			                  "FROM pg_partition_tree(to_regclass(quote_ident("
+			                  "$1))) p JOIN pg_class c ON c.oid = p.relid "
+			                  "WHERE p.isleaf", 1, param, err);
+			if (rc != 0)
+				return kvm_error_prefix(err, "estimating the rows of "
+				                        "table '%s'", *t);
+			sec->estimate += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+			PQclear(res);
+		}
+	}
+	return 0;
+}
+
 static int pick_packages(struct engine *e, struct kvm_error *err)
 {
 	const struct kvm_export_db_opts *o = e->o;
@@ -957,6 +1035,8 @@ static int write_sections(struct engine *e, int direct, struct kvm_error *err)
 
 		rc = kvm_export_writer_begin_section(e->w, sec->m->name, err);
 		memset(&e->ord, 0, sizeof(e->ord));
+		e->cur = s;
+		progress(e, s, 0);
 		for (size_t i = 0; i < sec->nunits && rc == 0; i++) {
 			struct unit *u = &e->units[sec->first_unit + i];
 
@@ -970,8 +1050,10 @@ static int write_sections(struct engine *e, int direct, struct kvm_error *err)
 				rc = kvm_error_set(err, KVM_ECANCELED, "canceled");
 		}
 		if (rc == 0 && (rc = kvm_export_writer_end_section(e->w, &info,
-		                                                    err)) == 0)
+		                                                    err)) == 0) {
 			section_done(e, s, &info);
+			progress(e, s, 1);
+		}
 	}
 	kvm_value_free(pr.value);
 	return rc;
@@ -1045,17 +1127,30 @@ static int verify_file(struct engine *e, const char *path,
 	kvm_export_reader *rd;
 	int rc;
 
+	struct kvm_export_section_info written[KVM_EXPORT_MAX_PACKAGES];
+	struct kvm_export_trailer counts = { .nsections = e->nsections,
+	                                     .sections = written };
+	struct kvm_readprog prog;
+
 	if ((rc = kvm_export_reader_open(&rd, path, NULL, err)) != 0)
 		goto fail;
-	while ((rc = kvm_export_reader_next(rd, &rec, err)) == 0)
-		if (canceled(e)) {
+	/* what was written gives the totals of the re-read */
+	for (size_t s = 0; s < e->nsections; s++)
+		written[s].records = e->r->packages[s].records;
+	kvm_readprog_init(&prog, "check", e->o->on_event, e->o->event_ctx,
+	                  kvm_export_reader_header(rd), &counts);
+	while ((rc = kvm_export_reader_next(rd, &rec, err)) == 0) {
+		kvm_readprog_record(&prog, &rec);
+		if (rec.number % CANCEL_EVERY == 0 && canceled(e)) {
 			rc = kvm_error_set(err, KVM_ECANCELED, "canceled");
 			break;
 		}
+	}
 	if (rc != KVM_END) {
 		kvm_export_reader_close(rd);
 		goto fail;
 	}
+	kvm_readprog_end(&prog);
 	rc = 0;
 	t = kvm_export_reader_trailer(rd);
 	if (t->records != st->records || t->digest != st->digest ||
@@ -1129,7 +1224,8 @@ static int export_in_snapshot(struct engine *e, struct kvm_error *err)
 	if ((rc = open_snapshot(e, jobs, &h, dbname, sizeof(dbname), err)) != 0 ||
 	    (rc = check_version(e, h.source_schema_version, err)) != 0 ||
 	    (rc = check_tables(e, err)) != 0 ||
-	    (rc = plan(e, err)) != 0)
+	    (rc = plan(e, err)) != 0 ||
+	    (rc = estimate(e, err)) != 0)
 		return rc;
 	if (jobs > 1)
 		jobs = pick_jobs(o, e->nunits);

@@ -35,6 +35,7 @@
 #include "clock.h"
 #include "kvstore.h"
 #include "kvvalue.h"
+#include "readprog.h"
 #include "show.h"
 
 /* Map size: the export's record bytes twice (B-tree pages are partly
@@ -61,6 +62,7 @@ struct build {
 	size_t last_len;
 	int any;
 	unsigned char key[KEY_MAX];
+	kvm_export_reader *rd;     /* while loading */
 };
 
 static int kv_fail(struct kvm_error *err, int rc, const char *what,
@@ -233,11 +235,16 @@ static int record_error(struct build *b, const struct kvm_export_record *rec,
 {
 	char p[400], k[400];
 
+	const struct kvm_export_header *h;
+
 	kvm_show_bytes(p, sizeof(p), rec->partition, rec->partition_len, 80);
 	kvm_show_bytes(k, sizeof(k), rec->key, rec->key_len, 80);
-	return kvm_error_set(err, code, "'%s': record %" PRIu64 " (partition "
-	                     "'%s' key '%s'): %s", b->o->input, rec->number, p, k,
-	                     why);
+	kvm_error_set(err, code, "'%s': record %" PRIu64 " (partition '%s' key "
+	              "'%s'): %s", b->o->input, rec->number, p, k, why);
+	h = b->rd != NULL ? kvm_export_reader_header(b->rd) : NULL;
+	kvm_error_where(err, h != NULL && rec->section < h->npackages ?
+	                h->packages[rec->section] : NULL, NULL, k);
+	return code;
 }
 
 /* Whether b->key (of @len bytes) sorts after every key so far. */
@@ -369,12 +376,27 @@ static int next_txn(struct build *b, struct kvm_error *err)
 static int load(struct build *b, uint64_t map, struct kvm_error *err)
 {
 	struct kvm_export_record rec;
+	struct kvm_export_info *info = NULL;
+	struct kvm_readprog prog;
+	struct kvm_error scratch;
 	kvm_export_reader *rd;
 	int rc;
 
 	if ((rc = kvm_export_reader_open(&rd, b->o->input, NULL, err)) != 0)
 		return rc;
+	b->rd = rd;
+	/* The trailer's counts make the progress totals exact; a file whose
+	 * trailer cannot be read fails the full read below anyway. */
+	if (b->o->on_event != NULL && strcmp(b->o->input, "-") != 0 &&
+	    kvm_export_inspect(b->o->input, 0, NULL, &info, &scratch) != 0)
+		info = NULL;
+	kvm_readprog_init(&prog, "import", b->o->on_event, b->o->event_ctx,
+	                  kvm_export_reader_header(rd),
+	                  info != NULL ? &info->trailer : NULL);
+	prog.out = b->r->packages;
+	prog.nout = &b->r->npackages;
 	while ((rc = kvm_export_reader_next(rd, &rec, err)) == 0) {
+		kvm_readprog_record(&prog, &rec);
 		if ((rc = put(b, &rec, map, err)) != 0 && rc != 1)
 			break;
 		b->r->appended += (uint64_t)rc;
@@ -389,9 +411,13 @@ static int load(struct build *b, uint64_t map, struct kvm_error *err)
 			break;
 		}
 	}
-	if (rc == KVM_END)
+	if (rc == KVM_END) {
+		kvm_readprog_end(&prog);
 		rc = write_meta(b, rd, map, err);
+	}
+	b->rd = NULL;
 	kvm_export_reader_close(rd);
+	kvm_export_info_free(info);
 	return rc;
 }
 

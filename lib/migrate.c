@@ -818,6 +818,8 @@ static int kv_export(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	eo.event_ctx = o->event_ctx;
 	rc = kvm_export_db(&eo, er, err);
 	r->export_ms = kvm_now_ms() - t0;
+	r->npackages = er->npackages;
+	memcpy(r->packages, er->packages, er->npackages * sizeof(er->packages[0]));
 	if (rc == 0) {
 		r->kv_records = er->records;
 		r->export_bytes = er->file_bytes;
@@ -840,8 +842,14 @@ static int kv_import(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	io.kv_path = o->kv_path;
 	io.force = 1;          /* checked above: empty, or an earlier run's */
 	io.cancel = o->cancel;
+	io.on_event = o->on_event;
+	io.event_ctx = o->event_ctx;
 	rc = kvm_import_file(&io, &ir, err);
 	r->import_ms = kvm_now_ms() - t0;
+	for (size_t i = 0; i < ir.npackages; i++)
+		for (size_t j = 0; j < r->npackages; j++)
+			if (strcmp(ir.packages[i].name, r->packages[j].name) == 0)
+				r->package_import_ms[j] = ir.packages[i].ms;
 	if (rc == 0) {
 		r->kv_bytes = ir.kv_bytes;
 		snprintf(r->migration_id, sizeof(r->migration_id), "%s",

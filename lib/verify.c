@@ -27,6 +27,7 @@
 #include "kvm/kvkey.h"
 #include "kvm/migrate.h"
 #include "clock.h"
+#include "readprog.h"
 #include "show.h"
 
 #define KEY_MAX 2048
@@ -156,17 +157,21 @@ static int compare_records(struct verify *v, const char *path,
                            struct kvm_error *err)
 {
 	struct kvm_export_record rec;
+	struct kvm_readprog prog;
 	kvm_export_reader *rd;
 	int rc;
 
 	if ((rc = kvm_export_reader_open(&rd, path, NULL, err)) != 0)
 		return rc;
+	kvm_readprog_init(&prog, "compare", v->o->on_event, v->o->event_ctx,
+	                  kvm_export_reader_header(rd), NULL);
 	while ((rc = kvm_export_reader_next(rd, &rec, err)) == 0) {
 		size_t len = kvm_kv_key_size(rec.partition, rec.partition_len,
 		                             rec.key_len);
 		struct part *pt;
 		MDB_val k, val;
 
+		kvm_readprog_record(&prog, &rec);
 		v->r->records++;
 		if ((pt = part_of(v, rec.partition, rec.partition_len)) == NULL) {
 			rc = kvm_error_set(err, KVM_ENOMEM, "out of memory");
@@ -201,6 +206,8 @@ static int compare_records(struct verify *v, const char *path,
 			break;
 		}
 	}
+	if (rc == KVM_END)
+		kvm_readprog_end(&prog);
 	kvm_export_reader_close(rd);
 	return rc == KVM_END ? 0 : rc;
 }
@@ -292,6 +299,8 @@ static int compare_tables(struct verify *v, struct kvm_error *err)
 	eo.jobs = v->o->jobs;
 	eo.cancel = v->o->cancel;
 	eo.accept_migrated = 1;
+	eo.on_event = v->o->on_event;
+	eo.event_ctx = v->o->event_ctx;
 	rc = kvm_export_db(&eo, er, err);
 	free(er);
 	if (rc == 0)

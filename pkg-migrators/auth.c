@@ -9,6 +9,7 @@
  * the row's ids rather than dropped by an inner join.
  */
 #include <inttypes.h>
+#include <stdio.h>
 
 #include "kvm/migrator.h"
 #include "rowval.h"
@@ -116,11 +117,15 @@ static int dangling(struct kvm_row *row, const struct membership *m,
 	for (unsigned i = 0; i < 2; i++)
 		if ((rc = kvm_pgcopy_int(row->copy, &row->f[i], &id[i], err)) != 0)
 			return rc;
-	return kvm_error_set(err, KVM_EDANGLING, "table '%s': row (%s %" PRId64
-	                     ", %s %" PRId64 ") refers to %s id %" PRId64
-	                     ", which does not exist", row->table, m->id_col[0],
-	                     id[0], m->id_col[1], id[1], m->ref_table[which],
-	                     id[which]);
+	char what[160];
+
+	snprintf(what, sizeof(what), "%s %" PRId64 ", %s %" PRId64, m->id_col[0],
+	         id[0], m->id_col[1], id[1]);
+	kvm_error_set(err, KVM_EDANGLING, "table '%s': row (%s) refers to %s id %"
+	              PRId64 ", which does not exist", row->table, what,
+	              m->ref_table[which], id[which]);
+	kvm_error_where(err, NULL, NULL, what);
+	return KVM_EDANGLING;
 }
 
 static int membership_row(struct kvm_row *row, const struct membership *m,
@@ -195,10 +200,14 @@ static int cred_dangling(struct kvm_row *row, struct kvm_error *err)
 	if ((rc = kvm_pgcopy_int(row->copy, &row->f[4], &id, err)) != 0)
 		return rc;
 	kvm_row_describe(&row->f[0], akid, sizeof(akid));
-	return kvm_error_set(err, KVM_EDANGLING, "table '%s': row (access_key_id "
-	                     "%s, user_id %" PRId64 ") refers to auth_users id %"
-	                     PRId64 ", which does not exist", row->table, akid,
-	                     id, id);
+	char what[200];
+
+	snprintf(what, sizeof(what), "access_key_id %s, user_id %" PRId64, akid, id);
+	kvm_error_set(err, KVM_EDANGLING, "table '%s': row (%s) refers to "
+	              "auth_users id %" PRId64 ", which does not exist",
+	              row->table, what, id);
+	kvm_error_where(err, NULL, NULL, what);
+	return KVM_EDANGLING;
 }
 
 static int cred_row(struct kvm_row *row, struct kvm_error *err)

@@ -138,6 +138,13 @@ enum kvm_errcode {
 struct kvm_error {
 	int  code;                     /**< same value the call returned */
 	char msg[KVM_ERROR_MSG_MAX];   /**< one line, NUL-terminated */
+	/** Where, for machine-readable output ("" when not known; the
+	 *  message names the same things): the package, the old table and
+	 *  the row's KV key (or the row, when it has no key yet), shown
+	 *  printable. */
+	char package[65];
+	char table[64];
+	char key[256];
 };
 
 /**
@@ -164,6 +171,14 @@ const char *kvm_errname(int code);
  */
 int kvm_error_set(struct kvm_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/**
+ * Record where a failure was (kvm_error.package, .table, .key).  A NULL
+ * argument, or a field already set by a deeper call, is left as it is.
+ * kvm_error_set() clears all three.  @err may be NULL.
+ */
+void kvm_error_where(struct kvm_error *err, const char *package,
+                     const char *table, const char *key);
 
 /**
  * Put context in front of an existing message: "ctx: old message".

@@ -93,6 +93,11 @@ enum kvm_event_kind {
 	/** A step of the KV migration begins (name: "export", "import",
 	 *  "bump", "drop"). */
 	KVM_EVENT_KV_STEP,
+	/** Work on one package advanced (name: the phase, "export" or
+	 *  "import"; package, done, total, bytes, finished).  Sent when a
+	 *  package begins, every few thousand records, and when it ends;
+	 *  the receiver decides how often to show it. */
+	KVM_EVENT_PROGRESS,
 };
 
 /**
@@ -114,6 +119,13 @@ struct kvm_event {
 	uint64_t ms;                /**< time to apply, with the commit */
 	unsigned statements;        /**< statements executed */
 	unsigned skipped;           /**< transaction-control statements skipped */
+	/* KVM_EVENT_PROGRESS (name: the phase) */
+	const char *package;        /**< the package being worked on */
+	uint64_t done;              /**< its records so far */
+	uint64_t total;             /**< expected records; 0: not known */
+	int total_exact;            /**< total is a count, not an estimate */
+	uint64_t bytes;             /**< its record bytes so far */
+	int finished;               /**< the package is done: done is final */
 };
 
 /** The event callback; it must not call back into the engine. */
@@ -196,6 +208,17 @@ struct kvm_up_plan {
 	int drop_tables;            /**< the old tables would be dropped */
 };
 
+/** What one package's section holds. */
+struct kvm_export_db_package {
+	char name[65];
+	uint64_t rows;         /**< source rows read */
+	uint64_t records;      /**< records written */
+	uint64_t bytes;        /**< decompressed bytes of its records */
+	uint64_t digest;       /**< the section digest */
+	uint64_t ms;           /**< from its first query to its last record */
+	unsigned units;        /**< queries run (one per split value) */
+};
+
 /** What kvm_up() did; filled on failure too, as far as it got. */
 struct kvm_up_result {
 	enum kvm_up_outcome outcome;
@@ -229,6 +252,11 @@ struct kvm_up_result {
 	size_t tables_left;     /**< old tables still there */
 	char tables_left_names[512]; /**< their names, ", "-separated */
 	struct kvm_up_plan plan;    /**< dry run with the KV flag */
+	/** Per package, as far as the export got: rows, records, bytes
+	 *  and ms of the export; import_ms[i] the import of the same one. */
+	size_t npackages;
+	struct kvm_export_db_package packages[KVM_EXPORT_MAX_PACKAGES];
+	uint64_t package_import_ms[KVM_EXPORT_MAX_PACKAGES];
 };
 
 /** The steps of the KV migration, in order (kvm_up_result.kv_step). */
@@ -441,16 +469,6 @@ struct kvm_export_db_opts {
 
 #define KVM_EXPORT_DB_OPTS_INIT { .connect_retry_ms = KVM_DEFAULT_CONNECT_RETRY_MS }
 
-/** What one package's section holds. */
-struct kvm_export_db_package {
-	char name[65];
-	uint64_t rows;         /**< source rows read */
-	uint64_t records;      /**< records written */
-	uint64_t bytes;        /**< decompressed bytes of its records */
-	uint64_t digest;       /**< the section digest */
-	uint64_t ms;           /**< from its first query to its last record */
-	unsigned units;        /**< queries run (one per split value) */
-};
 
 /** What kvm_export_db() did; filled as far as it got. */
 struct kvm_export_db_result {
@@ -510,10 +528,15 @@ struct kvm_import_opts {
 	uint64_t map_size;
 	/** Optional cancel flag, as in kvm_export_db_opts. */
 	const volatile int *cancel;
+	/** Optional: KVM_EVENT_PROGRESS events ("import"), per package. */
+	kvm_event_fn on_event;
+	void *event_ctx;
 };
 
 /** What kvm_import_file() did. */
 struct kvm_import_result {
+	size_t npackages;        /**< sections loaded, in file order */
+	struct kvm_export_db_package packages[KVM_EXPORT_MAX_PACKAGES];
 	uint64_t records;        /**< records loaded */
 	uint64_t appended;       /**< of them, put with MDB_APPEND */
 	int64_t kv_version;      /**< the KV migration version recorded */
@@ -566,6 +589,10 @@ struct kvm_verify_opts {
 	int tables;
 	unsigned jobs;
 	const volatile int *cancel;
+	/** Optional: progress events of the fresh export ("export",
+	 *  "check") and of the comparisons ("compare"). */
+	kvm_event_fn on_event;
+	void *event_ctx;
 };
 
 /** Differences named in a result; more are counted only. */
