@@ -13,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "kvm/export.h"
 #include "json.h"
+#include "clock.h"
 
 /* Room for a library message (KVM_ERROR_MSG_MAX) plus our own context. */
 #define CMD_LINE_MAX (KVM_ERROR_MSG_MAX + 512)
@@ -30,6 +32,14 @@ void cmd_put_printable(FILE *f, const char *s)
 	}
 }
 
+int cmd_color(void)
+{
+	const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
+
+	return isatty(STDERR_FILENO) && (no == NULL || no[0] == '\0') &&
+	       term != NULL && strcmp(term, "dumb") != 0;
+}
+
 static int vline(const char *prefix, int exitcode, const char *fmt, va_list ap)
 {
 	char line[CMD_LINE_MAX];
@@ -37,6 +47,8 @@ static int vline(const char *prefix, int exitcode, const char *fmt, va_list ap)
 	if (vsnprintf(line, sizeof(line), fmt, ap) < 0)
 		snprintf(line, sizeof(line), "(cannot format the message: %s)",
 		         strerror(errno));
+	if (cmd_color() && strcmp(prefix, "kvmigrate: error: ") == 0)
+		prefix = "kvmigrate: \033[1;31merror:\033[0m ";
 	fputs(prefix, stderr);
 	cmd_put_printable(stderr, line);
 	putc('\n', stderr);
@@ -62,7 +74,7 @@ int cmd_fail(const struct kvm_error *err, int exitcode, const char *hint)
 		 * but the operator still deserves the code's text. */
 		cmd_error(exitcode, "%s", kvm_strerror(err->code));
 	if (hint != NULL) {
-		fputs("hint: ", stderr);
+		fputs(cmd_color() ? "\033[1mhint:\033[0m " : "hint: ", stderr);
 		cmd_put_printable(stderr, hint);
 		putc('\n', stderr);
 	}
@@ -296,4 +308,97 @@ const volatile int *cmd_catch_interrupts(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	return &interrupted;
+}
+
+void cmd_ui_init(struct cmd_ui *ui)
+{
+	memset(ui, 0, sizeof(*ui));
+	ui->t0 = kvm_now_ms();
+}
+
+int cmd_ui_option(struct cmd_ui *ui, int c, const char *arg)
+{
+	switch (c) {
+	case 'q':
+		ui->quiet = 1;
+		return 1;
+	case CMD_OPT_PROGRESS:
+		ui->want = CMD_PROGRESS_ON;
+		return 1;
+	case CMD_OPT_NO_PROGRESS:
+		ui->want = CMD_PROGRESS_NONE;
+		return 1;
+	case CMD_OPT_JSON:
+		ui->json = 1;
+		return 1;
+	case CMD_OPT_METRICS_FILE:
+		ui->metrics_file = arg;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+void cmd_ui_start(struct cmd_ui *ui)
+{
+	/* --progress wins over -q for the progress lines alone */
+	cmd_progress_init(&ui->progress, cmd_progress_pick(ui->want,
+	                  ui->quiet && ui->want != CMD_PROGRESS_ON));
+}
+
+void cmd_ui_event(void *ctx, const struct kvm_event *ev)
+{
+	struct cmd_ui *ui = ctx;
+
+	if (ev->kind == KVM_EVENT_PROGRESS) {
+		cmd_progress_event(&ui->progress, ev);
+		return;
+	}
+	cmd_progress_clear(&ui->progress);
+	cmd_print_wait_event(NULL, ev);
+}
+
+void cmd_ui_say(struct cmd_ui *ui, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ui->quiet)
+		return;
+	cmd_progress_clear(&ui->progress);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	putc('\n', stderr);
+}
+
+int cmd_ui_fail(struct cmd_ui *ui, const struct kvm_error *err, int exitcode,
+                const char *hint)
+{
+	cmd_progress_clear(&ui->progress);
+	ui->exitcode = exitcode;
+	snprintf(ui->hint, sizeof(ui->hint), "%s", hint != NULL ? hint : "");
+	return cmd_fail(err, exitcode, hint);
+}
+
+void cmd_json_failure(struct kvm_json *j, const struct cmd_ui *ui,
+                      const char *command, const char *phase,
+                      const struct kvm_error *err, int changed)
+{
+	kvm_json_field_bool(j, "ok", 0);
+	kvm_json_field_string(j, "command", command);
+	kvm_json_field_string(j, "phase", phase);
+	kvm_json_key(j, "package");
+	err->package[0] ? kvm_json_string(j, err->package) : kvm_json_null(j);
+	kvm_json_key(j, "table");
+	err->table[0] ? kvm_json_string(j, err->table) : kvm_json_null(j);
+	kvm_json_key(j, "key");
+	err->key[0] ? kvm_json_string(j, err->key) : kvm_json_null(j);
+	kvm_json_field_string(j, "message", err->msg[0] != '\0' ? err->msg :
+	                      kvm_strerror(err->code));
+	cmd_json_error(j, err);
+	kvm_json_key(j, "hint");
+	ui->hint[0] ? kvm_json_string(j, ui->hint) : kvm_json_null(j);
+	kvm_json_field_bool(j, "changed", changed);
+	kvm_json_field_int64(j, "exit_code", ui->exitcode);
+	kvm_json_field_double(j, "seconds", (kvm_now_ms() - ui->t0) / 1000.0);
 }

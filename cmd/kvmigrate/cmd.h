@@ -26,6 +26,9 @@
 
 #include "kvm/error.h"
 #include "kvm/migrate.h"
+#include "progress.h"
+
+struct kvm_json;
 
 /*
  * Exit status of kvmigrate.  The values are an interface (scripts and the
@@ -107,6 +110,84 @@ extern const char cmd_drop_tables_usage[];
  * character getopt_long can return.
  */
 #define CMD_OPT_LONG_ONLY 256
+
+/*
+ * The output options of the commands that do long work (up, export,
+ * import, verify), parsed by cmd_ui_option():
+ *
+ *   -q, --quiet        errors only (and waits for the lock or the server)
+ *   --progress         progress lines even when they would be off
+ *   --no-progress      no progress lines
+ *   --json             one JSON object on stdout, on success and failure
+ *   --metrics-file F   a Prometheus text file of the run (metrics.h)
+ *
+ * The struct is the event context of those commands: progress events go
+ * to the display, other lines clear it first.
+ */
+struct cmd_ui {
+	int quiet;
+	int json;
+	enum cmd_progress_want want;
+	const char *metrics_file;
+	struct cmd_progress progress;
+	uint64_t t0;               /* the command began, ms */
+	/* What the failure report said, for --json and the metrics. */
+	int exitcode;
+	char hint[1024];
+};
+
+#define CMD_OPT_UI_BASE (CMD_OPT_LONG_ONLY + 100)
+enum {
+	CMD_OPT_PROGRESS = CMD_OPT_UI_BASE, CMD_OPT_NO_PROGRESS, CMD_OPT_JSON,
+	CMD_OPT_METRICS_FILE,
+};
+
+/* The getopt_long entries of those options (short option: "q"). */
+#define CMD_UI_LONGOPTS \
+	{ "quiet",        no_argument,       NULL, 'q' }, \
+	{ "progress",     no_argument,       NULL, CMD_OPT_PROGRESS }, \
+	{ "no-progress",  no_argument,       NULL, CMD_OPT_NO_PROGRESS }, \
+	{ "json",         no_argument,       NULL, CMD_OPT_JSON }, \
+	{ "metrics-file", required_argument, NULL, CMD_OPT_METRICS_FILE }
+
+#define CMD_HELP_UI \
+	"  -q, --quiet              print errors only (no progress, no summary)\n" \
+	"      --progress           show progress even where it would be off\n" \
+	"      --no-progress        show no progress\n" \
+	"      --json               print one JSON object on standard output,\n" \
+	"                           also on failure\n" \
+	"      --metrics-file FILE  write the run's metrics to FILE in the\n" \
+	"                           Prometheus text format, atomically\n"
+
+void cmd_ui_init(struct cmd_ui *ui);
+
+/* Take option @c (with @arg) when it is one of the above: returns 1. */
+int cmd_ui_option(struct cmd_ui *ui, int c, const char *arg);
+
+/* After parsing: pick the progress display for stderr. */
+void cmd_ui_start(struct cmd_ui *ui);
+
+/* The event callback of those commands (ctx: the struct cmd_ui). */
+void cmd_ui_event(void *ctx, const struct kvm_event *ev);
+
+/* Print one line on stderr unless -q, after ending a progress line. */
+void cmd_ui_say(struct cmd_ui *ui, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* cmd_fail() that also keeps the hint and exit code in @ui. */
+int cmd_ui_fail(struct cmd_ui *ui, const struct kvm_error *err, int exitcode,
+                const char *hint);
+
+/* The members every --json object on failure has: "ok": false, the
+ * command, the phase, package, table and key where known, the error,
+ * the hint, whether anything changed and the exit code. */
+void cmd_json_failure(struct kvm_json *j, const struct cmd_ui *ui,
+                      const char *command, const char *phase,
+                      const struct kvm_error *err, int changed);
+
+/* Whether stderr gets colors: a terminal, TERM not "dumb", NO_COLOR unset
+ * or empty (https://no-color.org). */
+int cmd_color(void);
 
 /*
  * Print "kvmigrate: error: <message>" as one line on stderr (control
@@ -196,7 +277,6 @@ void cmd_print_wait_event(void *ctx, const struct kvm_event *ev);
 /*
  * Write the "error" member of a --json object: code, name and message.
  */
-struct kvm_json;
 void cmd_json_error(struct kvm_json *j, const struct kvm_error *err);
 
 /*

@@ -15,10 +15,14 @@
 
 #include "kvm/export.h"
 #include "kvm/migrate.h"
+#include "clock.h"
 #include "cmd.h"
+#include "json.h"
+#include "metrics.h"
 
 const char cmd_export_usage[] =
-	"kvmigrate export -o FILE [--package NAME]... [--jobs N] [--db CONNINFO]";
+	"kvmigrate export -o FILE [--package NAME]... [--jobs N] [--db CONNINFO] "
+	"[-q] [--[no-]progress] [--json] [--metrics-file FILE]";
 
 static const char help_body[] =
 	"Write an export file of the current database, read from one\n"
@@ -35,6 +39,7 @@ static const char help_body[] =
 	"                           snapshot (1 to 64; default: the number of\n"
 	"                           cores, at most 8)\n"
 	CMD_HELP_DB
+	CMD_HELP_UI
 	CMD_HELP_HELP
 	"\n"
 	"The database must be at the last SQL version (see 'kvmigrate status').\n"
@@ -48,12 +53,13 @@ static const char help_body[] =
 
 enum { OPT_PACKAGE = CMD_OPT_LONG_ONLY, OPT_JOBS, OPT_DB };
 
-static const char shortopts[] = ":o:h";
+static const char shortopts[] = ":o:hq";
 static const struct option longopts[] = {
 	{ "output",  required_argument, NULL, 'o' },
 	{ "package", required_argument, NULL, OPT_PACKAGE },
 	{ "jobs",    required_argument, NULL, OPT_JOBS },
 	{ "db",      required_argument, NULL, OPT_DB },
+	CMD_UI_LONGOPTS,
 	{ "help",    no_argument,       NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -66,6 +72,7 @@ struct export_opts {
 	uint64_t jobs;
 	const char *db;          /* NULL: libpq's PG* variables */
 	unsigned connect_retry_ms;
+	struct cmd_ui ui;
 };
 
 static void print_summary(const struct export_opts *o,
@@ -88,40 +95,92 @@ static void print_summary(const struct export_opts *o,
 	        "stream)", r->digest);
 }
 
-static int report_failure(const struct export_opts *o, const struct kvm_error *err)
+static int report_failure(struct export_opts *o, const struct kvm_error *err)
 {
 	char hint[512];
 
 	switch (err->code) {
 	case KVM_ECANCELED:
-		return cmd_fail(err, KVM_EXIT_FAILURE, "stopped by a signal; no "
+		return cmd_ui_fail(&o->ui, err, KVM_EXIT_FAILURE, "stopped by a signal; no "
 		                "file was written and the database was not changed");
 	case KVM_EINVAL:
-		return cmd_fail(err, KVM_EXIT_USAGE, NULL);
+		return cmd_ui_fail(&o->ui, err, KVM_EXIT_USAGE, NULL);
 	case KVM_EUNKNOWNVERSION:
-		return cmd_fail(err, KVM_EXIT_FAILURE, "no file was written; "
+		return cmd_ui_fail(&o->ui, err, KVM_EXIT_FAILURE, "no file was written; "
 		                "'kvmigrate status' shows the database's state");
 	case KVM_ECONNECT:
-		return cmd_fail(err, KVM_EXIT_FAILURE, "no file was written.  The "
+		return cmd_ui_fail(&o->ui, err, KVM_EXIT_FAILURE, "no file was written.  The "
 		                "database comes from --db, else KVMIGRATE_DB, else "
 		                "libpq's PG* variables");
 	default:
 		snprintf(hint, sizeof(hint), "no file was written under '%s' and "
 		         "the database was not changed", o->output);
-		return cmd_fail(err, KVM_EXIT_FAILURE, hint);
+		return cmd_ui_fail(&o->ui, err, KVM_EXIT_FAILURE, hint);
 	}
 }
 
-static int run(const struct export_opts *o)
+static int print_json(const struct export_opts *o,
+                      const struct kvm_export_db_result *r,
+                      const struct kvm_error *err, int failed)
+{
+	struct kvm_json j;
+	char digest[24];
+
+	kvm_json_init(&j, stdout);
+	kvm_json_begin_object(&j);
+	if (failed) {
+		cmd_json_failure(&j, &o->ui, "export", "export", err, 0);
+	} else {
+		kvm_json_field_bool(&j, "ok", 1);
+		kvm_json_field_string(&j, "command", "export");
+		kvm_json_field_bool(&j, "changed", 0);
+		kvm_json_field_double(&j, "seconds",
+		                      (kvm_now_ms() - o->ui.t0) / 1000.0);
+	}
+	kvm_json_field_string(&j, "database", r->target);
+	kvm_json_field_string(&j, "output", o->output);
+	if (!failed) {
+		snprintf(digest, sizeof(digest), "%016" PRIx64, r->digest);
+		kvm_json_field_int64(&j, "source_version", r->source_version);
+		kvm_json_field_int64(&j, "kv_version", r->kv_version);
+		kvm_json_field_uint64(&j, "jobs", r->jobs);
+		kvm_json_field_uint64(&j, "records", r->records);
+		kvm_json_field_uint64(&j, "raw_bytes", r->raw_bytes);
+		kvm_json_field_uint64(&j, "file_bytes", r->file_bytes);
+		kvm_json_field_string(&j, "digest", digest);
+		kvm_json_field_bool(&j, "verified", r->verified);
+		kvm_json_key(&j, "packages");
+		kvm_json_begin_array(&j);
+		for (size_t i = 0; i < r->npackages; i++) {
+			char d[24];
+
+			snprintf(d, sizeof(d), "%016" PRIx64, r->packages[i].digest);
+			kvm_json_begin_object(&j);
+			kvm_json_field_string(&j, "name", r->packages[i].name);
+			kvm_json_field_uint64(&j, "rows", r->packages[i].rows);
+			kvm_json_field_uint64(&j, "records", r->packages[i].records);
+			kvm_json_field_uint64(&j, "bytes", r->packages[i].bytes);
+			kvm_json_field_string(&j, "digest", d);
+			kvm_json_field_double(&j, "seconds", r->packages[i].ms / 1000.0);
+			kvm_json_end_object(&j);
+		}
+		kvm_json_end_array(&j);
+	}
+	kvm_json_end_object(&j);
+	return kvm_json_finish(&j);
+}
+
+static int run(struct export_opts *o)
 {
 	struct kvm_export_db_opts eo = KVM_EXPORT_DB_OPTS_INIT;
 	struct kvm_export_db_result *r;
 	struct kvm_error err = { 0 };
-	int rc;
+	int rc = KVM_EXIT_OK, failed;
 
 	/* Large (one entry per possible package): not on the stack. */
-	if ((r = malloc(sizeof(*r))) == NULL)
+	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return cmd_error(KVM_EXIT_FAILURE, "out of memory");
+	cmd_ui_start(&o->ui);
 	eo.conninfo = o->db;
 	eo.connect_retry_ms = o->connect_retry_ms;
 	eo.output = o->output;
@@ -129,13 +188,31 @@ static int run(const struct export_opts *o)
 	eo.npackages = o->npackages;
 	eo.jobs = (unsigned)o->jobs;
 	eo.cancel = cmd_catch_interrupts();
-	eo.on_event = cmd_print_wait_event;
-	if (kvm_export_db(&eo, r, &err) != 0)
+	eo.on_event = cmd_ui_event;
+	eo.event_ctx = &o->ui;
+	failed = kvm_export_db(&eo, r, &err) != 0;
+	if (failed)
 		rc = report_failure(o, &err);
-	else {
+	else if (!o->ui.quiet)
 		print_summary(o, r);
-		rc = KVM_EXIT_OK;
+	if (o->ui.metrics_file != NULL) {
+		struct cmd_metrics m = { .command = "export", .phase = "export" };
+		char msg[512];
+
+		m.ok = !failed;
+		m.exitcode = failed ? o->ui.exitcode : KVM_EXIT_OK;
+		m.seconds = (kvm_now_ms() - o->ui.t0) / 1000.0;
+		m.has_version = r->source_version > 0;
+		m.version = (uint64_t)r->source_version;
+		m.records = r->records;
+		m.bytes = r->file_bytes;
+		m.npackages = failed ? 0 : r->npackages;
+		m.packages = r->packages;
+		if (cmd_metrics_write(o->ui.metrics_file, &m, msg, sizeof(msg)) != 0)
+			cmd_error(KVM_EXIT_FAILURE, "%s", msg);
 	}
+	if (o->ui.json && print_json(o, r, &err, failed) != 0 && rc == KVM_EXIT_OK)
+		rc = KVM_EXIT_FAILURE;
 	free(r);
 	return rc;
 }
@@ -161,6 +238,8 @@ int cmd_export(int argc, char **argv)
 {
 	struct export_opts o = { .jobs = 0 };  /* 0: by cores */
 	int c, help = 0, rc;
+
+	cmd_ui_init(&o.ui);
 
 	opterr = 0;
 	optind = 0;
@@ -188,6 +267,8 @@ int cmd_export(int argc, char **argv)
 			help = 1;
 			break;
 		default:
+			if (cmd_ui_option(&o.ui, c, optarg))
+				break;
 			return cmd_option_error(c, argv, shortopts, longopts,
 			                        cmd_export_usage);
 		}
@@ -197,6 +278,10 @@ int cmd_export(int argc, char **argv)
 	if (o.output == NULL)
 		return cmd_usage_error(cmd_export_usage, "missing the output file: "
 		                       "use -o FILE");
+	if (o.ui.json && strcmp(o.output, "-") == 0)
+		return cmd_usage_error(cmd_export_usage, "--json and '-o -' both "
+		                       "need standard output: write the export to "
+		                       "a file");
 	if (o.db == NULL)
 		o.db = cmd_getenv("KVMIGRATE_DB");
 	if ((rc = cmd_env_connect_retry(&o.connect_retry_ms,

@@ -7,13 +7,18 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvm/migrate.h"
+#include "clock.h"
 #include "cmd.h"
+#include "json.h"
+#include "metrics.h"
 
 const char cmd_import_usage[] =
-	"kvmigrate import -i FILE [--kv PATH] [--force] [--map-size BYTES]";
+	"kvmigrate import -i FILE [--kv PATH] [--force] [--map-size BYTES] "
+	"[-q] [--[no-]progress] [--json] [--metrics-file FILE]";
 
 static const char help_body[] =
 	"Load an export file into the KV store.  The new store is built in a\n"
@@ -33,16 +38,18 @@ static const char help_body[] =
 	"      --map-size BYTES     the LMDB map size (default: twice the export's\n"
 	"                           record bytes plus 64 MiB; 16 GiB for standard\n"
 	"                           input)\n"
+	CMD_HELP_UI
 	CMD_HELP_HELP;
 
 enum { OPT_KV = CMD_OPT_LONG_ONLY, OPT_FORCE, OPT_MAP_SIZE };
 
-static const char shortopts[] = ":i:h";
+static const char shortopts[] = ":i:hq";
 static const struct option longopts[] = {
 	{ "input", required_argument, NULL, 'i' },
 	{ "kv",    required_argument, NULL, OPT_KV },
 	{ "force", no_argument,       NULL, OPT_FORCE },
 	{ "map-size", required_argument, NULL, OPT_MAP_SIZE },
+	CMD_UI_LONGOPTS,
 	{ "help",  no_argument,       NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -52,40 +59,159 @@ struct import_opts {
 	const char *kv;
 	int force;
 	uint64_t map_size;
+	struct cmd_ui ui;
 };
 
-static int run(const struct import_opts *o)
+static const char *input_name(const struct import_opts *o)
+{
+	return strcmp(o->input, "-") == 0 ? "standard input" : o->input;
+}
+
+static void print_summary(const struct import_opts *o,
+                          const struct kvm_import_result *r)
+{
+	fprintf(stderr, "  %-12s %12s %15s %9s\n", "package", "records", "bytes",
+	        "seconds");
+	for (size_t i = 0; i < r->npackages; i++)
+		fprintf(stderr, "  %-12s %12" PRIu64 " %15" PRIu64 " %9.2f\n",
+		        r->packages[i].name, r->packages[i].records,
+		        r->packages[i].bytes, r->packages[i].ms / 1000.0);
+	fprintf(stderr, "imported %" PRIu64 " records from %s into %s (%s): KV "
+	        "version %" PRId64 ", migration id %s, export digest %016" PRIx64
+	        "; %" PRIu64 " appended in order; %" PRIu64 " bytes (map %" PRIu64
+	        ") in %.2f s\n", r->records, input_name(o), o->kv, r->replaced ?
+	        "replaced" : "new", r->kv_version, r->migration_id, r->digest,
+	        r->appended, r->kv_bytes, r->map_size, r->ms / 1000.0);
+}
+
+static int report_failure(struct import_opts *o, const struct kvm_error *err)
+{
+	char hint[1024];
+
+	switch (err->code) {
+	case KVM_EKVEXISTS:
+		snprintf(hint, sizeof(hint), "'%s' was not changed; to replace the "
+		         "store, run 'kvmigrate import -i %s --kv %s --force'", o->kv,
+		         o->input, o->kv);
+		break;
+	case KVM_EKVBUSY:
+		snprintf(hint, sizeof(hint), "'%s' was not changed; stop the "
+		         "processes that have it open, then run the command again",
+		         o->kv);
+		break;
+	case KVM_EKVFOREIGN:
+		snprintf(hint, sizeof(hint), "'%s' was not changed; move it away or "
+		         "choose another --kv path", o->kv);
+		break;
+	case KVM_EMAPFULL:
+		snprintf(hint, sizeof(hint), "'%s' was not changed and the new file "
+		         "was removed; run the command again with a larger "
+		         "--map-size", o->kv);
+		break;
+	default:
+		snprintf(hint, sizeof(hint), "'%s' was not changed; the new file "
+		         "was removed", o->kv);
+		break;
+	}
+	return cmd_ui_fail(&o->ui, err, KVM_EXIT_FAILURE, hint);
+}
+
+static int print_json(const struct import_opts *o,
+                      const struct kvm_import_result *r,
+                      const struct kvm_error *err, int failed)
+{
+	struct kvm_json j;
+	char digest[24];
+
+	kvm_json_init(&j, stdout);
+	kvm_json_begin_object(&j);
+	if (failed) {
+		cmd_json_failure(&j, &o->ui, "import", "import", err, 0);
+	} else {
+		kvm_json_field_bool(&j, "ok", 1);
+		kvm_json_field_string(&j, "command", "import");
+		kvm_json_field_bool(&j, "changed", 1);
+		kvm_json_field_double(&j, "seconds",
+		                      (kvm_now_ms() - o->ui.t0) / 1000.0);
+	}
+	kvm_json_field_string(&j, "input", o->input);
+	kvm_json_field_string(&j, "kv_path", o->kv);
+	if (!failed) {
+		snprintf(digest, sizeof(digest), "%016" PRIx64, r->digest);
+		kvm_json_field_uint64(&j, "records", r->records);
+		kvm_json_field_uint64(&j, "appended", r->appended);
+		kvm_json_field_int64(&j, "kv_version", r->kv_version);
+		kvm_json_field_string(&j, "migration_id", r->migration_id);
+		kvm_json_field_string(&j, "export_digest", digest);
+		kvm_json_field_uint64(&j, "kv_bytes", r->kv_bytes);
+		kvm_json_field_uint64(&j, "map_size", r->map_size);
+		kvm_json_field_bool(&j, "replaced", r->replaced);
+		kvm_json_key(&j, "packages");
+		kvm_json_begin_array(&j);
+		for (size_t i = 0; i < r->npackages; i++) {
+			kvm_json_begin_object(&j);
+			kvm_json_field_string(&j, "name", r->packages[i].name);
+			kvm_json_field_uint64(&j, "records", r->packages[i].records);
+			kvm_json_field_uint64(&j, "bytes", r->packages[i].bytes);
+			kvm_json_field_double(&j, "seconds", r->packages[i].ms / 1000.0);
+			kvm_json_end_object(&j);
+		}
+		kvm_json_end_array(&j);
+	}
+	kvm_json_end_object(&j);
+	return kvm_json_finish(&j);
+}
+
+static int run(struct import_opts *o)
 {
 	struct kvm_import_opts io = { 0 };
-	struct kvm_import_result r;
+	struct kvm_import_result *r;
 	struct kvm_error err = { 0 };
-	char hint[512];
+	int rc = KVM_EXIT_OK, failed;
 
+	/* Large (one entry per possible package): not on the stack. */
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return cmd_error(KVM_EXIT_FAILURE, "out of memory");
+	cmd_ui_start(&o->ui);
 	io.input = o->input;
 	io.kv_path = o->kv;
 	io.force = o->force;
 	io.map_size = o->map_size;
 	io.cancel = cmd_catch_interrupts();
-	if (kvm_import_file(&io, &r, &err) != 0) {
-		snprintf(hint, sizeof(hint), "'%s' was not changed%s", o->kv,
-		         err.code == KVM_EKVEXISTS ? "" : "; the new file was "
-		         "removed");
-		return cmd_fail(&err, KVM_EXIT_FAILURE, hint);
+	io.on_event = cmd_ui_event;
+	io.event_ctx = &o->ui;
+	failed = kvm_import_file(&io, r, &err) != 0;
+	if (failed)
+		rc = report_failure(o, &err);
+	else if (!o->ui.quiet)
+		print_summary(o, r);
+	if (o->ui.metrics_file != NULL) {
+		struct cmd_metrics m = { .command = "import", .phase = "import" };
+		char msg[512];
+
+		m.ok = !failed;
+		m.exitcode = failed ? o->ui.exitcode : KVM_EXIT_OK;
+		m.seconds = (kvm_now_ms() - o->ui.t0) / 1000.0;
+		m.has_version = !failed;
+		m.version = (uint64_t)r->kv_version;
+		m.records = r->records;
+		m.npackages = r->npackages;
+		m.packages = r->packages;
+		if (cmd_metrics_write(o->ui.metrics_file, &m, msg, sizeof(msg)) != 0)
+			cmd_error(KVM_EXIT_FAILURE, "%s", msg);
 	}
-	fprintf(stderr, "imported %" PRIu64 " records from %s into %s (%s): KV "
-	        "version %" PRId64 ", migration id %s, export digest %016" PRIx64
-	        "; %" PRIu64 " appended in order; %" PRIu64 " bytes (map %" PRIu64
-	        ") in %.2f s\n", r.records, strcmp(o->input, "-") == 0 ?
-	        "standard input" : o->input, o->kv, r.replaced ? "replaced" :
-	        "new", r.kv_version, r.migration_id, r.digest, r.appended,
-	        r.kv_bytes, r.map_size, r.ms / 1000.0);
-	return KVM_EXIT_OK;
+	if (o->ui.json && print_json(o, r, &err, failed) != 0 && rc == KVM_EXIT_OK)
+		rc = KVM_EXIT_FAILURE;
+	free(r);
+	return rc;
 }
 
 int cmd_import(int argc, char **argv)
 {
 	struct import_opts o = { .input = NULL };
 	int c, help = 0, rc;
+
+	cmd_ui_init(&o.ui);
 
 	opterr = 0;
 	optind = 0;
@@ -113,6 +239,8 @@ int cmd_import(int argc, char **argv)
 			help = 1;
 			break;
 		default:
+			if (cmd_ui_option(&o.ui, c, optarg))
+				break;
 			return cmd_option_error(c, argv, shortopts, longopts,
 			                        cmd_import_usage);
 		}

@@ -230,6 +230,15 @@ int kvm_json_uint64(struct kvm_json *j, uint64_t v)
 	return put_scalar(j, buf);
 }
 
+int kvm_json_seconds(struct kvm_json *j, double v)
+{
+	char buf[40];
+
+	/* JSON has no NaN or infinity; durations are finite and >= 0 */
+	snprintf(buf, sizeof(buf), "%.3f", v >= 0 && v < 1e15 ? v : 0.0);
+	return put_scalar(j, buf);
+}
+
 int kvm_json_bool(struct kvm_json *j, int v)
 {
 	return put_scalar(j, v ? "true" : "false");
@@ -275,4 +284,11 @@ int kvm_json_finish(struct kvm_json *j)
 	if (!j->done || j->depth != 0)
 		return misuse(j);
 	return puts_(j, "\n");
+}
+
+int kvm_json_field_double(struct kvm_json *j, const char *key, double v)
+{
+	if (kvm_json_key(j, key) != 0)
+		return j->err;
+	return kvm_json_seconds(j, v);
 }

@@ -74,6 +74,9 @@ int kvm_json_field_string(struct kvm_json *j, const char *key, const char *s);
 int kvm_json_field_int64(struct kvm_json *j, const char *key, int64_t v);
 int kvm_json_field_uint64(struct kvm_json *j, const char *key, uint64_t v);
 int kvm_json_field_bool(struct kvm_json *j, const char *key, int v);
+/** A duration in seconds, with millisecond digits ("12.345"). */
+int kvm_json_seconds(struct kvm_json *j, double v);
+int kvm_json_field_double(struct kvm_json *j, const char *key, double v);
 
 /**
  * End the output: check that exactly one whole value was written and

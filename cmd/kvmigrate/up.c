@@ -12,15 +12,19 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvm/migrate.h"
 #include "cmd.h"
+#include "json.h"
+#include "clock.h"
+#include "metrics.h"
 
 const char cmd_up_usage[] =
 	"kvmigrate up [--kv-enabled] [--drop-tables] [--dry-run] [--jobs N] "
 	"[--keep-export FILE] [--db CONNINFO] [--kv PATH] [--lock-wait SECONDS] "
-	"[--schema-dir DIR]";
+	"[--schema-dir DIR] [-q] [--[no-]progress] [--json] [--metrics-file FILE]";
 
 static const char help_body[] =
 	"Apply the pending SQL schema versions.  With the KV flag, then move the\n"
@@ -53,6 +57,7 @@ static const char help_body[] =
 	CMD_HELP_KV
 	CMD_HELP_LOCK_WAIT
 	CMD_HELP_SCHEMA_DIR
+	CMD_HELP_UI
 	CMD_HELP_HELP
 	"\n"
 	"The KV migration keeps the migration lock throughout: it removes the\n"
@@ -74,7 +79,7 @@ enum {
 	OPT_JOBS, OPT_KEEP_EXPORT, OPT_DB, OPT_KV, OPT_LOCK_WAIT, OPT_SCHEMA_DIR,
 };
 
-static const char shortopts[] = ":h";
+static const char shortopts[] = ":hq";
 static const struct option longopts[] = {
 	{ "kv-enabled",  no_argument,       NULL, OPT_KV_ENABLED },
 	{ "drop-tables", no_argument,       NULL, OPT_DROP_TABLES },
@@ -85,6 +90,7 @@ static const struct option longopts[] = {
 	{ "kv",          required_argument, NULL, OPT_KV },
 	{ "lock-wait",   required_argument, NULL, OPT_LOCK_WAIT },
 	{ "schema-dir",  required_argument, NULL, OPT_SCHEMA_DIR },
+	CMD_UI_LONGOPTS,
 	{ "help",        no_argument,       NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -100,10 +106,21 @@ struct up_opts {
 	uint64_t lock_wait;      /* seconds */
 	const char *schema_dir;  /* NULL: the built-in schema versions */
 	unsigned connect_retry_ms;
+	struct cmd_ui ui;
 };
 
 static void on_event(void *ctx, const struct kvm_event *ev)
 {
+	struct cmd_ui *ui = ctx;
+
+	if (ev->kind == KVM_EVENT_PROGRESS ||
+	    ev->kind == KVM_EVENT_CONNECT_RETRY || ev->kind == KVM_EVENT_LOCK_WAIT) {
+		cmd_ui_event(ui, ev);
+		return;
+	}
+	if (ui->quiet)
+		return;
+	cmd_progress_clear(&ui->progress);
 	switch (ev->kind) {
 	case KVM_EVENT_VERSION_APPLIED:
 		fprintf(stderr, "applied version %" PRIu64 "  ", ev->version);
@@ -133,7 +150,6 @@ static void on_event(void *ctx, const struct kvm_event *ev)
 		        ev->statements == 1 ? "" : "s");
 		break;
 	default:
-		cmd_print_wait_event(ctx, ev);
 		break;
 	}
 }
@@ -151,7 +167,7 @@ static const char KV_SKIPPED[] =
 	"KV migration skipped: the KV flag is off (--kv-enabled or "
 	"KVMIGRATE_KV_ENABLED=1 turns it on)";
 
-static int report_failure(const struct kvm_up_result *r,
+static int report_failure(struct cmd_ui *ui, const struct kvm_up_result *r,
                           const struct kvm_error *err)
 {
 	char hint[1024], buf[48];
@@ -162,7 +178,7 @@ static int report_failure(const struct kvm_up_result *r,
 		         "the old tables left (%s) are no longer used.  Run "
 		         "'kvmigrate drop-tables' to drop them", r->kv_version,
 		         r->tables_left > 0 ? r->tables_left_names : "none");
-		return cmd_fail(err, KVM_EXIT_FOLLOWUP, hint);
+		return cmd_ui_fail(ui, err, KVM_EXIT_FOLLOWUP, hint);
 	}
 	if (r->kv_step == KVM_KV_STEP_BUMP && !r->kv_removed) {
 		snprintf(hint, sizeof(hint), "the KV store was built, but recording "
@@ -170,7 +186,7 @@ static int report_failure(const struct kvm_up_result *r,
 		         "with its old tables, and the service goes on using them; "
 		         "the store at the KV path is not in use.  Run 'kvmigrate up "
 		         "--kv-enabled' again: it builds the store anew", now);
-		return cmd_fail(err, KVM_EXIT_FAILURE, hint);
+		return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, hint);
 	}
 	if (r->kv_step != KVM_KV_STEP_NONE) {
 		snprintf(hint, sizeof(hint), "the KV migration failed at its %s "
@@ -180,17 +196,17 @@ static int report_failure(const struct kvm_up_result *r,
 		         "migration over", r->kv_step == KVM_KV_STEP_EXPORT ?
 		         "export" : r->kv_step == KVM_KV_STEP_IMPORT ? "import" :
 		         "version-bump", now);
-		return cmd_fail(err, KVM_EXIT_FAILURE, hint);
+		return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, hint);
 	}
 	switch (err->code) {
 	case KVM_ELOCKED:
-		return cmd_fail(err, KVM_EXIT_LOCKED, "another migration run holds "
+		return cmd_ui_fail(ui, err, KVM_EXIT_LOCKED, "another migration run holds "
 		                "the lock; nothing was changed.  Run the command "
 		                "again once it has ended (the lock ends with its "
 		                "session)");
 	case KVM_ESCHEMA:
 		if (!r->version_failed)
-			return cmd_fail(err, KVM_EXIT_FAILURE, "nothing was changed");
+			return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, "nothing was changed");
 		if (r->applied > 0)
 			snprintf(hint, sizeof(hint), "the %zu version%s applied before "
 			         "it stay%s applied; the failed version left no trace "
@@ -202,23 +218,23 @@ static int report_failure(const struct kvm_up_result *r,
 			snprintf(hint, sizeof(hint), "the failed version left no trace "
 			         "and the database is at %s, clean, as before.  Fix "
 			         "the file, then run 'kvmigrate up' again", now);
-		return cmd_fail(err, KVM_EXIT_FAILURE, hint);
+		return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, hint);
 	case KVM_ECONNECT:
-		return cmd_fail(err, KVM_EXIT_FAILURE, "nothing was changed.  The "
+		return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, "nothing was changed.  The "
 		                "database comes from --db, else KVMIGRATE_DB, else "
 		                "libpq's PG* variables");
 	case KVM_EKVFOREIGN:
 	case KVM_EKV:
-		return cmd_fail(err, KVM_EXIT_FAILURE, "nothing was changed; move "
+		return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, "nothing was changed; move "
 		                "the file away or choose another --kv path");
 	default:
 		if (r->applied > 0) {
 			snprintf(hint, sizeof(hint), "%zu version%s applied before "
 			         "the failure; the database is at %s, clean", r->applied,
 			         r->applied == 1 ? " was" : "s were", now);
-			return cmd_fail(err, KVM_EXIT_FAILURE, hint);
+			return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, hint);
 		}
-		return cmd_fail(err, KVM_EXIT_FAILURE, "nothing was changed");
+		return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, "nothing was changed");
 	}
 }
 
@@ -277,14 +293,282 @@ static void print_kv(const struct up_opts *o, const struct kvm_up_result *r)
 		        r->tables_left);
 }
 
-static int run(const struct up_opts *o)
+/* Where the run failed, for --json. */
+static const char *failed_phase(const struct kvm_up_result *r,
+                                const struct kvm_error *err)
 {
-	struct kvm_up_opts uo = KVM_UP_OPTS_INIT;
-	struct kvm_up_result r;
-	struct kvm_error err = { 0 };
+	switch (r->kv_step) {
+	case KVM_KV_STEP_EXPORT: return "export";
+	case KVM_KV_STEP_IMPORT: return "import";
+	case KVM_KV_STEP_BUMP:   return "bump";
+	case KVM_KV_STEP_DROP:   return "drop";
+	default: break;
+	}
+	switch (err->code) {
+	case KVM_ECONNECT:   return "connect";
+	case KVM_ELOCKED:    return "lock";
+	case KVM_EKVFOREIGN:
+	case KVM_EKV:        return "kv-path";
+	default:             return "sql";
+	}
+}
+
+static const char *outcome_name(enum kvm_up_outcome o)
+{
+	switch (o) {
+	case KVM_UP_APPLIED:     return "applied";
+	case KVM_UP_CURRENT:     return "current";
+	case KVM_UP_MIGRATED:    return "migrated";
+	case KVM_UP_DRY_RUN:     return "dry-run";
+	case KVM_UP_KV_MIGRATED: return "kv-migrated";
+	default:                 return "failed";
+	}
+}
+
+static void json_version(struct kvm_json *j, const char *key, int has,
+                         uint64_t v)
+{
+	kvm_json_key(j, key);
+	if (has)
+		kvm_json_uint64(j, v);
+	else
+		kvm_json_null(j);
+}
+
+static void json_packages(struct kvm_json *j, const struct kvm_up_result *r)
+{
+	kvm_json_key(j, "packages");
+	kvm_json_begin_array(j);
+	for (size_t i = 0; i < r->npackages; i++) {
+		kvm_json_begin_object(j);
+		kvm_json_field_string(j, "name", r->packages[i].name);
+		kvm_json_field_uint64(j, "records", r->packages[i].records);
+		kvm_json_field_uint64(j, "bytes", r->packages[i].bytes);
+		kvm_json_field_double(j, "export_seconds", r->packages[i].ms / 1000.0);
+		kvm_json_field_double(j, "import_seconds",
+		                      r->package_import_ms[i] / 1000.0);
+		kvm_json_end_object(j);
+	}
+	kvm_json_end_array(j);
+}
+
+/* "a, b, c" -> ["a", "b", "c"] */
+static void json_names(struct kvm_json *j, const char *key, const char *names)
+{
+	kvm_json_key(j, key);
+	kvm_json_begin_array(j);
+	while (*names != '\0') {
+		size_t len = strcspn(names, ",");
+
+		kvm_json_string_len(j, names, len);
+		names += len;
+		while (*names == ',' || *names == ' ')
+			names++;
+	}
+	kvm_json_end_array(j);
+}
+
+static void json_plan(struct kvm_json *j, const struct up_opts *o,
+                      const struct kvm_up_plan *p)
+{
+	kvm_json_key(j, "plan");
+	kvm_json_begin_object(j);
+	kvm_json_key(j, "tables");
+	kvm_json_begin_array(j);
+	for (size_t i = 0; i < p->ntables; i++) {
+		kvm_json_begin_object(j);
+		kvm_json_field_string(j, "package", p->tables[i].package);
+		kvm_json_field_string(j, "table", p->tables[i].table);
+		kvm_json_field_bool(j, "present", p->tables[i].present);
+		kvm_json_field_uint64(j, "rows", p->tables[i].rows);
+		kvm_json_field_uint64(j, "bytes", p->tables[i].bytes);
+		kvm_json_end_object(j);
+	}
+	kvm_json_end_array(j);
+	kvm_json_field_string(j, "kv_path", o->kv);
+	kvm_json_field_string(j, "kv_state", p->kv_state);
+	kvm_json_field_bool(j, "kv_refused", p->kv_refused);
+	kvm_json_field_string(j, "export_path", p->export_path);
+	kvm_json_field_bool(j, "export_kept", p->export_kept);
+	kvm_json_field_uint64(j, "export_estimate_bytes", p->export_estimate);
+	kvm_json_field_uint64(j, "kv_estimate_bytes", p->kv_estimate);
+	kvm_json_field_uint64(j, "kv_free_bytes", p->kv_free);
+	kvm_json_field_uint64(j, "export_free_bytes", p->export_free);
+	kvm_json_field_bool(j, "enough_space", p->enough);
+	kvm_json_field_bool(j, "drop_tables", p->drop_tables);
+	kvm_json_end_object(j);
+}
+
+static int print_json(const struct up_opts *o, const struct kvm_up_result *r,
+                      const struct kvm_error *err, int failed)
+{
+	struct kvm_json j;
+	int kv = r->outcome == KVM_UP_KV_MIGRATED;
+	int changed = r->applied > 0 || kv || r->tables_dropped > 0;
+
+	kvm_json_init(&j, stdout);
+	kvm_json_begin_object(&j);
+	if (failed) {
+		changed = changed || err->code == KVM_EDROP;
+		if (r->outcome == KVM_UP_DRY_RUN)
+			changed = 0;
+		cmd_json_failure(&j, &o->ui, "up", failed_phase(r, err), err,
+		                 changed && !o->dry_run);
+	} else {
+		kvm_json_field_bool(&j, "ok", 1);
+		kvm_json_field_string(&j, "command", "up");
+		kvm_json_field_string(&j, "outcome", outcome_name(r->outcome));
+		kvm_json_field_bool(&j, "changed", changed && !o->dry_run);
+		kvm_json_field_double(&j, "seconds",
+		                      (kvm_now_ms() - o->ui.t0) / 1000.0);
+	}
+	kvm_json_field_string(&j, "database", r->target);
+	json_version(&j, "from_version", r->had_version, r->from_version);
+	json_version(&j, "version", r->has_version, r->version);
+	kvm_json_field_uint64(&j, "last_sql_version", r->last_sql_version);
+	kvm_json_field_uint64(&j, "kv_version", r->kv_version);
+	kvm_json_field_uint64(&j, "applied", r->applied);
+	kvm_json_field_bool(&j, "kv_enabled", o->kv_enabled);
+	kvm_json_field_bool(&j, "dry_run", o->dry_run);
+	kvm_json_key(&j, "kv_path");
+	if (o->kv != NULL)
+		kvm_json_string(&j, o->kv);
+	else
+		kvm_json_null(&j);
+	if (kv) {
+		char digest[24];
+
+		kvm_json_key(&j, "kv");
+		kvm_json_begin_object(&j);
+		kvm_json_field_uint64(&j, "records", r->kv_records);
+		kvm_json_field_uint64(&j, "bytes", r->kv_bytes);
+		kvm_json_field_string(&j, "migration_id", r->migration_id);
+		kvm_json_field_bool(&j, "replaced_interrupted_run", r->kv_replaced);
+		kvm_json_field_int64(&j, "leftovers_removed", r->leftovers);
+		kvm_json_field_double(&j, "import_seconds", r->import_ms / 1000.0);
+		kvm_json_end_object(&j);
+		snprintf(digest, sizeof(digest), "%016" PRIx64, r->export_digest);
+		kvm_json_key(&j, "export");
+		kvm_json_begin_object(&j);
+		kvm_json_key(&j, "path");
+		if (o->keep_export != NULL)
+			kvm_json_string(&j, o->keep_export);
+		else
+			kvm_json_null(&j);
+		kvm_json_field_uint64(&j, "bytes", r->export_bytes);
+		kvm_json_field_string(&j, "digest", digest);
+		kvm_json_field_uint64(&j, "jobs", r->jobs);
+		kvm_json_field_double(&j, "seconds", r->export_ms / 1000.0);
+		kvm_json_end_object(&j);
+	}
+	json_packages(&j, r);
+	kvm_json_field_uint64(&j, "tables_dropped", r->tables_dropped);
+	json_names(&j, "tables_left", r->tables_left > 0 ? r->tables_left_names : "");
+	if (r->plan.ready)
+		json_plan(&j, o, &r->plan);
+	kvm_json_end_object(&j);
+	return kvm_json_finish(&j);
+}
+
+static void write_metrics(struct up_opts *o, const struct kvm_up_result *r,
+                          int ok)
+{
+	struct cmd_metrics m = { .command = "up", .phase = "export" };
+	char msg[512];
+
+	m.ok = ok;
+	m.exitcode = ok ? KVM_EXIT_OK : o->ui.exitcode;
+	m.seconds = (kvm_now_ms() - o->ui.t0) / 1000.0;
+	m.has_version = r->has_version;
+	m.version = r->version;
+	m.records = r->kv_records;
+	m.bytes = r->export_bytes;
+	m.npackages = r->npackages;
+	m.packages = r->packages;
+	m.import_ms = r->package_import_ms;
+	if (cmd_metrics_write(o->ui.metrics_file, &m, msg, sizeof(msg)) != 0)
+		cmd_error(KVM_EXIT_FAILURE, "%s", msg);
+}
+
+/* Per package: records, bytes and the seconds of export and import. */
+static void print_packages(const struct kvm_up_result *r)
+{
+	fprintf(stderr, "  %-12s %12s %15s %9s %9s\n", "package", "records",
+	        "bytes", "export s", "import s");
+	for (size_t i = 0; i < r->npackages; i++)
+		fprintf(stderr, "  %-12s %12" PRIu64 " %15" PRIu64 " %9.2f %9.2f\n",
+		        r->packages[i].name, r->packages[i].records,
+		        r->packages[i].bytes, r->packages[i].ms / 1000.0,
+		        r->package_import_ms[i] / 1000.0);
+}
+
+static void print_success(const struct up_opts *o, const struct kvm_up_result *r)
+{
 	char fbuf[48], tbuf[48];
 	const char *from, *to;
 
+	from = version_text(r->had_version, r->from_version, fbuf, sizeof(fbuf));
+	to = version_text(r->has_version, r->version, tbuf, sizeof(tbuf));
+	switch (r->outcome) {
+	case KVM_UP_APPLIED:
+		fprintf(stderr, "schema at version %" PRIu64 " (previously %s): %zu "
+		        "version%s applied in %" PRIu64 " ms\n%s\n", r->version,
+		        from, r->applied, r->applied == 1 ? "" : "s", r->ms, KV_SKIPPED);
+		break;
+	case KVM_UP_CURRENT:
+		fprintf(stderr, "schema up to date at version %" PRIu64 "; %s\n",
+		        r->version, KV_SKIPPED);
+		break;
+	case KVM_UP_MIGRATED:
+		fprintf(stderr, "already migrated: the database is at the KV "
+		        "migration version %" PRIu64 "; nothing to do\n", r->version);
+		if (r->tables_dropped > 0)
+			fprintf(stderr, "dropped the %zu old tables an earlier run "
+			        "left\n", r->tables_dropped);
+		else if (r->tables_left > 0 && o->kv_enabled)
+			fprintf(stderr, "the %zu old tables are still there (%s); "
+			        "'kvmigrate drop-tables' drops them\n", r->tables_left,
+			        r->tables_left_names);
+		break;
+	case KVM_UP_KV_MIGRATED:
+		if (r->applied > 0)
+			fprintf(stderr, "schema at version %" PRIu64 " (previously %s): "
+			        "%zu version%s applied in %" PRIu64 " ms\n",
+			        r->last_sql_version, from, r->applied,
+			        r->applied == 1 ? "" : "s", r->ms);
+		print_packages(r);
+		print_kv(o, r);
+		fprintf(stderr, "done in %.1f s: the database is at %s\n",
+		        (kvm_now_ms() - o->ui.t0) / 1000.0, to);
+		break;
+	case KVM_UP_DRY_RUN:
+		if (r->applied > 0)
+			fprintf(stderr, "dry run: %zu version%s would be applied, from "
+			        "%s to version %" PRIu64 "; nothing was changed\n",
+			        r->applied, r->applied == 1 ? "" : "s", from,
+			        r->last_sql_version);
+		else
+			fprintf(stderr, "dry run: schema up to date at %s; nothing "
+			        "would be applied\n", to);
+		if (r->plan.ready)
+			print_plan(o, &r->plan);
+		break;
+	case KVM_UP_FAILED:
+		break;
+	}
+}
+
+static int run(struct up_opts *o)
+{
+	struct kvm_up_opts uo = KVM_UP_OPTS_INIT;
+	struct kvm_up_result *r;
+	struct kvm_error err = { 0 };
+	int rc = KVM_EXIT_OK, failed;
+
+	/* Large (per-package arrays): not on the stack. */
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return cmd_error(KVM_EXIT_FAILURE, "out of memory");
+	cmd_ui_start(&o->ui);
 	uo.conninfo = o->db;
 	uo.connect_retry_ms = o->connect_retry_ms;
 	uo.schema_dir = o->schema_dir;
@@ -296,64 +580,28 @@ static int run(const struct up_opts *o)
 	uo.keep_export = o->keep_export;
 	uo.jobs = (unsigned)o->jobs;
 	uo.on_event = on_event;
+	uo.event_ctx = &o->ui;
 	if (o->kv_enabled)
 		uo.cancel = cmd_catch_interrupts();
-	if (kvm_up(&uo, &r, &err) != 0)
-		return report_failure(&r, &err);
-
-	from = version_text(r.had_version, r.from_version, fbuf, sizeof(fbuf));
-	to = version_text(r.has_version, r.version, tbuf, sizeof(tbuf));
-	switch (r.outcome) {
-	case KVM_UP_APPLIED:
-		fprintf(stderr, "schema at version %" PRIu64 " (previously %s): %zu "
-		        "version%s applied in %" PRIu64 " ms\n%s\n", r.version,
-		        from, r.applied, r.applied == 1 ? "" : "s", r.ms, KV_SKIPPED);
-		break;
-	case KVM_UP_CURRENT:
-		fprintf(stderr, "schema up to date at version %" PRIu64 "; %s\n",
-		        r.version, KV_SKIPPED);
-		break;
-	case KVM_UP_MIGRATED:
-		fprintf(stderr, "already migrated: the database is at the KV "
-		        "migration version %" PRIu64 "; nothing to do\n", r.version);
-		if (r.tables_dropped > 0)
-			fprintf(stderr, "dropped the %zu old tables an earlier run "
-			        "left\n", r.tables_dropped);
-		else if (r.tables_left > 0 && o->kv_enabled)
-			fprintf(stderr, "the %zu old tables are still there (%s); "
-			        "'kvmigrate drop-tables' drops them\n", r.tables_left,
-			        r.tables_left_names);
-		break;
-	case KVM_UP_KV_MIGRATED:
-		if (r.applied > 0)
-			fprintf(stderr, "schema at version %" PRIu64 " (previously %s): "
-			        "%zu version%s applied in %" PRIu64 " ms\n",
-			        r.last_sql_version, from, r.applied,
-			        r.applied == 1 ? "" : "s", r.ms);
-		print_kv(o, &r);
-		break;
-	case KVM_UP_DRY_RUN:
-		if (r.applied > 0)
-			fprintf(stderr, "dry run: %zu version%s would be applied, from "
-			        "%s to version %" PRIu64 "; nothing was changed\n",
-			        r.applied, r.applied == 1 ? "" : "s", from,
-			        r.last_sql_version);
-		else
-			fprintf(stderr, "dry run: schema up to date at %s; nothing "
-			        "would be applied\n", to);
-		if (r.plan.ready)
-			print_plan(o, &r.plan);
-		break;
-	case KVM_UP_FAILED:
-		break;
-	}
-	return KVM_EXIT_OK;
+	failed = kvm_up(&uo, r, &err) != 0;
+	if (failed)
+		rc = report_failure(&o->ui, r, &err);
+	else if (!o->ui.quiet)
+		print_success(o, r);
+	if (o->ui.metrics_file != NULL)
+		write_metrics(o, r, !failed);
+	if (o->ui.json && print_json(o, r, &err, failed) != 0 && rc == KVM_EXIT_OK)
+		rc = KVM_EXIT_FAILURE;   /* main() reports the write error */
+	free(r);
+	return rc;
 }
 
 int cmd_up(int argc, char **argv)
 {
 	struct up_opts o = { .jobs = 0, .lock_wait = 10 };  /* jobs 0: by cores */
 	int c, help = 0, rc;
+
+	cmd_ui_init(&o.ui);
 
 	opterr = 0;
 	optind = 0;
@@ -395,6 +643,8 @@ int cmd_up(int argc, char **argv)
 			help = 1;
 			break;
 		default:
+			if (cmd_ui_option(&o.ui, c, optarg))
+				break;
 			return cmd_option_error(c, argv, shortopts, longopts,
 			                        cmd_up_usage);
 		}

@@ -12,9 +12,14 @@
 #include <stdlib.h>
 
 #include "kvm/migrate.h"
+#include "clock.h"
 #include "cmd.h"
+#include "json.h"
+#include "metrics.h"
 
-const char cmd_verify_usage[] = "kvmigrate verify [--kv PATH] [--export FILE] [--db CONNINFO]";
+const char cmd_verify_usage[] =
+	"kvmigrate verify [--kv PATH] [--export FILE] [--db CONNINFO] [-q] "
+	"[--[no-]progress] [--json] [--metrics-file FILE]";
 
 static const char help_body[] =
 	"Compare the KV store with the source tables, while they exist, and with\n"
@@ -29,15 +34,21 @@ static const char help_body[] =
 	"      --export FILE        also compare with the export file FILE (\"-\"\n"
 	"                           reads standard input)\n"
 	CMD_HELP_DB
-	CMD_HELP_HELP;
+	CMD_HELP_UI
+	CMD_HELP_HELP
+	"\n"
+	"The report goes to standard output (with --json, as one object whose\n"
+	"\"equal\" member says the outcome); -q leaves the progress out, not the\n"
+	"report.\n";
 
 enum { OPT_KV = CMD_OPT_LONG_ONLY, OPT_EXPORT, OPT_DB };
 
-static const char shortopts[] = ":h";
+static const char shortopts[] = ":hq";
 static const struct option longopts[] = {
 	{ "kv",     required_argument, NULL, OPT_KV },
 	{ "export", required_argument, NULL, OPT_EXPORT },
 	{ "db",     required_argument, NULL, OPT_DB },
+	CMD_UI_LONGOPTS,
 	{ "help",   no_argument,       NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -47,27 +58,12 @@ struct verify_opts {
 	const char *export_path; /* NULL: compare with the tables only */
 	const char *db;          /* NULL: libpq's PG* variables */
 	unsigned connect_retry_ms;
+	struct cmd_ui ui;
 };
 
-static int run(const struct verify_opts *o)
+static void print_report(const struct verify_opts *o,
+                         const struct kvm_verify_result *r, int equal)
 {
-	struct kvm_verify_opts vo = { 0 };
-	struct kvm_verify_result *r = malloc(sizeof(*r));
-	struct kvm_error err = { 0 };
-	int rc;
-
-	if (r == NULL)
-		return cmd_error(KVM_EXIT_FAILURE, "out of memory");
-	vo.conninfo = o->db;
-	vo.connect_retry_ms = o->connect_retry_ms;
-	vo.kv_path = o->kv;
-	vo.export_path = o->export_path;
-	vo.tables = 1;
-	rc = kvm_verify(&vo, r, &err);
-	if (rc != 0 && rc != KVM_EMISMATCH) {
-		free(r);
-		return cmd_fail(&err, KVM_EXIT_FAILURE, "nothing was changed");
-	}
 	if (r->export_checked)
 		printf("compared with the export %s\n", o->export_path);
 	if (r->tables_checked)
@@ -82,18 +78,112 @@ static int run(const struct verify_opts *o)
 		       r->diffs[i].detail);
 	if (r->differences > r->ndiffs)
 		printf("... and %" PRIu64 " more\n", r->differences - r->ndiffs);
-	printf("%s\n", rc == 0 ? "equal" : "different");
-	free(r);
+	printf("%s\n", equal ? "equal" : "different");
+}
+
+static int print_json(const struct verify_opts *o,
+                      const struct kvm_verify_result *r,
+                      const struct kvm_error *err, int rc)
+{
+	struct kvm_json j;
+
+	kvm_json_init(&j, stdout);
+	kvm_json_begin_object(&j);
+	if (rc != 0 && rc != KVM_EMISMATCH) {
+		cmd_json_failure(&j, &o->ui, "verify", "verify", err, 0);
+	} else {
+		/* a difference is an answer, not a failure to answer */
+		kvm_json_field_bool(&j, "ok", rc == 0);
+		kvm_json_field_string(&j, "command", "verify");
+		kvm_json_field_bool(&j, "equal", rc == 0);
+		kvm_json_field_bool(&j, "changed", 0);
+		kvm_json_field_int64(&j, "exit_code", rc == 0 ? KVM_EXIT_OK :
+		                     KVM_EXIT_MISMATCH);
+		kvm_json_field_double(&j, "seconds",
+		                      (kvm_now_ms() - o->ui.t0) / 1000.0);
+		kvm_json_field_string(&j, "kv_path", o->kv);
+		kvm_json_key(&j, "export");
+		if (r->export_checked)
+			kvm_json_string(&j, o->export_path);
+		else
+			kvm_json_null(&j);
+		kvm_json_field_bool(&j, "tables_checked", r->tables_checked);
+		kvm_json_field_bool(&j, "tables_gone", r->tables_gone);
+		kvm_json_field_uint64(&j, "records", r->records);
+		kvm_json_field_uint64(&j, "store_entries", r->store_entries);
+		kvm_json_field_uint64(&j, "differences", r->differences);
+		kvm_json_key(&j, "diffs");
+		kvm_json_begin_array(&j);
+		for (size_t i = 0; i < r->ndiffs; i++) {
+			kvm_json_begin_object(&j);
+			kvm_json_field_string(&j, "what", r->diffs[i].what);
+			kvm_json_field_string(&j, "partition", r->diffs[i].partition);
+			kvm_json_key(&j, "key");
+			if (r->diffs[i].key[0])
+				kvm_json_string(&j, r->diffs[i].key);
+			else
+				kvm_json_null(&j);
+			kvm_json_field_string(&j, "detail", r->diffs[i].detail);
+			kvm_json_end_object(&j);
+		}
+		kvm_json_end_array(&j);
+	}
+	kvm_json_end_object(&j);
+	return kvm_json_finish(&j);
+}
+
+static int run(struct verify_opts *o)
+{
+	struct kvm_verify_opts vo = { 0 };
+	struct kvm_verify_result *r = calloc(1, sizeof(*r));
+	struct kvm_error err = { 0 };
+	int rc, exitcode = KVM_EXIT_OK;
+
+	if (r == NULL)
+		return cmd_error(KVM_EXIT_FAILURE, "out of memory");
+	cmd_ui_start(&o->ui);
+	vo.conninfo = o->db;
+	vo.connect_retry_ms = o->connect_retry_ms;
+	vo.kv_path = o->kv;
+	vo.export_path = o->export_path;
+	vo.tables = 1;
+	vo.cancel = cmd_catch_interrupts();
+	vo.on_event = cmd_ui_event;
+	vo.event_ctx = &o->ui;
+	rc = kvm_verify(&vo, r, &err);
+	cmd_progress_clear(&o->ui.progress);
+	if (rc != 0 && rc != KVM_EMISMATCH)
+		exitcode = cmd_ui_fail(&o->ui, &err, KVM_EXIT_FAILURE,
+		                       "nothing was changed");
+	else if (!o->ui.json)
+		print_report(o, r, rc == 0);
 	if (rc == KVM_EMISMATCH)
-		return cmd_fail(&err, KVM_EXIT_MISMATCH, "nothing was changed; the "
-		                "differences are listed on standard output");
-	return KVM_EXIT_OK;
+		exitcode = cmd_ui_fail(&o->ui, &err, KVM_EXIT_MISMATCH, "nothing was "
+		                       "changed; the differences are listed on "
+		                       "standard output");
+	if (o->ui.metrics_file != NULL) {
+		struct cmd_metrics m = { .command = "verify" };
+		char msg[512];
+
+		m.ok = rc == 0;
+		m.exitcode = exitcode;
+		m.seconds = (kvm_now_ms() - o->ui.t0) / 1000.0;
+		m.records = r->records;
+		if (cmd_metrics_write(o->ui.metrics_file, &m, msg, sizeof(msg)) != 0)
+			cmd_error(KVM_EXIT_FAILURE, "%s", msg);
+	}
+	if (o->ui.json && print_json(o, r, &err, rc) != 0 && exitcode == KVM_EXIT_OK)
+		exitcode = KVM_EXIT_FAILURE;
+	free(r);
+	return exitcode;
 }
 
 int cmd_verify(int argc, char **argv)
 {
 	struct verify_opts o = { .kv = NULL };
 	int c, help = 0, rc;
+
+	cmd_ui_init(&o.ui);
 
 	opterr = 0;
 	optind = 0;
@@ -112,6 +202,8 @@ int cmd_verify(int argc, char **argv)
 			help = 1;
 			break;
 		default:
+			if (cmd_ui_option(&o.ui, c, optarg))
+				break;
 			return cmd_option_error(c, argv, shortopts, longopts,
 			                        cmd_verify_usage);
 		}

@@ -104,14 +104,15 @@ want_no_temp() {
 }
 
 # want_export_error: exit 1, nothing on stdout, exactly one line
-# "kvmigrate: error: ...", the first (a "hint: " line may follow)
+# "kvmigrate: error: ...", the first besides the plain progress lines of
+# the packages done before (a "hint: " line may follow)
 want_export_error() {
 	want_rc 1
 	want_out_empty
 	got=$(grep -c '^kvmigrate: error: ' "$T/err")
 	[ "$got" = 1 ] || fail "$got 'kvmigrate: error: ' lines on stderr, expected 1"
-	sed -n 1p "$T/err" | grep -q '^kvmigrate: error: ' ||
-		fail "stderr line 1 is not 'kvmigrate: error: ...'"
+	grep -v '^progress: ' "$T/err" | sed -n 1p | grep -q '^kvmigrate: error: ' ||
+		fail "stderr line 1 (progress lines aside) is not 'kvmigrate: error: ...'"
 }
 
 # want_error_has TEXT: the error line holds TEXT (a fixed string)
