@@ -4,12 +4,21 @@
 #   make check      build, run every test, then again under ASan+UBSan,
 #                   the export engine's test under TSan, then a short
 #                   fuzz run (starts its own PostgreSQL)
-#   make demo       start a throwaway PostgreSQL and run the tool on it
+#   make demo       start a PostgreSQL cluster, load a million generated
+#                   rows and migrate them; the cluster and build/demo/
+#                   are kept for a look afterwards
+#   make demo-clean stop the demo's cluster and remove build/demo/
+#   make install    install the binary, its man page, the static library,
+#                   its headers and kvmigrate.pc under $(DESTDIR)$(PREFIX)
+#   make uninstall  remove the files make install wrote
 #   make fuzz       run the export-reader fuzzer for FUZZ_SECONDS (600)
-#   make deps       install missing Debian packages (run by every target)
+#   make deps       install missing Debian packages (run by the build)
 #
 # Variables: BUILD (output directory, default build), SANITIZE=1 (build
-# with AddressSanitizer + UndefinedBehaviorSanitizer), CC, CFLAGS, PREFIX.
+# with AddressSanitizer + UndefinedBehaviorSanitizer), CC, CFLAGS, PREFIX
+# (where install puts the files, default /usr/local; also the prefix in
+# kvmigrate.pc), DESTDIR (a staging root put in front of PREFIX when
+# copying, as for packaging; not in kvmigrate.pc).
 
 VERSION    := 0.1.0
 BUILD      ?= build
@@ -18,6 +27,8 @@ CC         ?= cc
 FUZZ_CC    ?= clang
 FUZZ_SECONDS       ?= 600
 FUZZ_CHECK_SECONDS ?= 20
+PREFIX     ?= /usr/local
+DESTDIR    ?=
 
 # Evaluated when a recipe runs, i.e. after the deps step: a fresh machine
 # has no pkg-config files when make reads this file.
@@ -55,8 +66,18 @@ TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 LIB        := $(BUILD)/libkvmigrate.a
 BIN        := $(BUILD)/kvmigrate
+HEADERS    := $(sort $(wildcard include/kvm/*.h))
+MANPAGE    := cmd/kvmigrate/kvmigrate.1
 
-.PHONY: all deps tests check check-suite check-asan check-tsan fuzz fuzz-check demo clean
+# Where make install puts things (below $(DESTDIR)).
+BINDIR     := $(PREFIX)/bin
+MAN1DIR    := $(PREFIX)/share/man/man1
+LIBDIR     := $(PREFIX)/lib
+INCLUDEDIR := $(PREFIX)/include
+PCDIR      := $(LIBDIR)/pkgconfig
+
+.PHONY: all deps tests check check-suite check-asan check-tsan fuzz fuzz-check \
+	demo demo-clean install uninstall clean
 
 # Keep object files of tests and tools: they are not throwaway intermediates.
 .SECONDARY:
@@ -140,7 +161,36 @@ fuzz: $(FUZZ_BIN)
 demo: all
 	sh tests/tools/demo.sh $(BIN)
 
-clean:
+demo-clean:
+	sh tests/tools/demo.sh --clean
+
+# The static library and its headers are for programs that run the
+# migration themselves; they link it with
+# `pkg-config --static --cflags --libs kvmigrate`. kvmigrate.pc is written
+# here, not at build time, because its prefix is the PREFIX of the install.
+install: all
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MAN1DIR)" "$(DESTDIR)$(LIBDIR)" \
+	  "$(DESTDIR)$(INCLUDEDIR)/kvm" "$(DESTDIR)$(PCDIR)"
+	install -m 0755 $(BIN) "$(DESTDIR)$(BINDIR)/kvmigrate"
+	install -m 0644 $(MANPAGE) "$(DESTDIR)$(MAN1DIR)/kvmigrate.1"
+	install -m 0644 $(LIB) "$(DESTDIR)$(LIBDIR)/libkvmigrate.a"
+	install -m 0644 $(HEADERS) "$(DESTDIR)$(INCLUDEDIR)/kvm"
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	  -e 's|@MSGPACK_PC@|$(MSGPACK_PC)|' \
+	  -e 's|@LIBPQ_LIBS@|$(strip $(shell pkg-config --libs libpq))|' \
+	  kvmigrate.pc.in > "$(DESTDIR)$(PCDIR)/kvmigrate.pc"
+	chmod 0644 "$(DESTDIR)$(PCDIR)/kvmigrate.pc"
+
+# Exactly what install wrote; the directories are left, except include/kvm
+# when it is empty.
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/kvmigrate" "$(DESTDIR)$(MAN1DIR)/kvmigrate.1" \
+	  "$(DESTDIR)$(LIBDIR)/libkvmigrate.a" "$(DESTDIR)$(PCDIR)/kvmigrate.pc" \
+	  $(foreach h,$(notdir $(HEADERS)),"$(DESTDIR)$(INCLUDEDIR)/kvm/$(h)")
+	rmdir "$(DESTDIR)$(INCLUDEDIR)/kvm" 2>/dev/null || true
+
+# A kept demo cluster would outlive build/ and the record of where it is.
+clean: demo-clean
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
