@@ -187,9 +187,15 @@ int main(void)
 }
 EOF
 flags=$(pc --static --cflags --libs kvmigrate) || fail "pkg-config failed"
+# A library built with the sanitizers (make check-asan) needs their
+# runtimes in the program that links it.
+san=
+if nm "$KVMIGRATE_BUILD/libkvmigrate.a" 2>/dev/null | grep -q '__asan_'; then
+	san="-fsanitize=address,undefined"
+fi
 # Word splitting of the flags is intended.
 # shellcheck disable=SC2086
-runc cc -std=c11 -Wall -Wextra -Werror -o "$T/prog" "$T/prog.c" $flags
+runc cc -std=c11 -Wall -Wextra -Werror $san -o "$T/prog" "$T/prog.c" $flags
 want_rc 0
 want_err_empty
 if [ "$rc" -eq 0 ]; then
