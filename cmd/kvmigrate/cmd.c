@@ -18,6 +18,7 @@
 #include "cmd.h"
 #include "kvm/export.h"
 #include "json.h"
+#include "metrics.h"
 #include "clock.h"
 
 /* Room for a library message (KVM_ERROR_MSG_MAX) plus our own context. */
@@ -401,4 +402,25 @@ void cmd_json_failure(struct kvm_json *j, const struct cmd_ui *ui,
 	kvm_json_field_bool(j, "changed", changed);
 	kvm_json_field_int64(j, "exit_code", ui->exitcode);
 	kvm_json_field_double(j, "seconds", (kvm_now_ms() - ui->t0) / 1000.0);
+}
+
+void cmd_json_success(struct kvm_json *j, const struct cmd_ui *ui,
+                      const char *command, int changed)
+{
+	kvm_json_field_bool(j, "ok", 1);
+	kvm_json_field_string(j, "command", command);
+	kvm_json_field_bool(j, "changed", changed);
+	kvm_json_field_double(j, "seconds", (kvm_now_ms() - ui->t0) / 1000.0);
+}
+
+void cmd_ui_write_metrics(const struct cmd_ui *ui, struct cmd_metrics *m,
+                          int ok)
+{
+	char msg[512];
+
+	m->ok = ok;
+	m->exitcode = ok ? KVM_EXIT_OK : ui->exitcode;
+	m->seconds = (kvm_now_ms() - ui->t0) / 1000.0;
+	if (cmd_metrics_write(ui->metrics_file, m, msg, sizeof(msg)) != 0)
+		cmd_error(KVM_EXIT_FAILURE, "%s", msg);
 }

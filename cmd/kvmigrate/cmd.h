@@ -185,6 +185,17 @@ void cmd_json_failure(struct kvm_json *j, const struct cmd_ui *ui,
                       const char *command, const char *phase,
                       const struct kvm_error *err, int changed);
 
+/* The members every --json object on success starts with: "ok": true,
+ * the command, whether anything changed, the seconds so far. */
+void cmd_json_success(struct kvm_json *j, const struct cmd_ui *ui,
+                      const char *command, int changed);
+
+/* --metrics-file: fill @m's outcome (@ok; the exit code cmd_ui_fail kept;
+ * the seconds so far) and write it; a failure to write is an error line. */
+struct cmd_metrics;
+void cmd_ui_write_metrics(const struct cmd_ui *ui, struct cmd_metrics *m,
+                          int ok);
+
 /* Whether stderr gets colors: a terminal, TERM not "dumb", NO_COLOR unset
  * or empty (https://no-color.org). */
 int cmd_color(void);

@@ -131,11 +131,7 @@ static int print_json(const struct export_opts *o,
 	if (failed) {
 		cmd_json_failure(&j, &o->ui, "export", "export", err, 0);
 	} else {
-		kvm_json_field_bool(&j, "ok", 1);
-		kvm_json_field_string(&j, "command", "export");
-		kvm_json_field_bool(&j, "changed", 0);
-		kvm_json_field_double(&j, "seconds",
-		                      (kvm_now_ms() - o->ui.t0) / 1000.0);
+		cmd_json_success(&j, &o->ui, "export", 0);
 	}
 	kvm_json_field_string(&j, "database", r->target);
 	kvm_json_field_string(&j, "output", o->output);
@@ -197,19 +193,14 @@ static int run(struct export_opts *o)
 		print_summary(o, r);
 	if (o->ui.metrics_file != NULL) {
 		struct cmd_metrics m = { .command = "export", .phase = "export" };
-		char msg[512];
 
-		m.ok = !failed;
-		m.exitcode = failed ? o->ui.exitcode : KVM_EXIT_OK;
-		m.seconds = (kvm_now_ms() - o->ui.t0) / 1000.0;
 		m.has_version = r->source_version > 0;
 		m.version = (uint64_t)r->source_version;
 		m.records = r->records;
 		m.bytes = r->file_bytes;
 		m.npackages = failed ? 0 : r->npackages;
 		m.packages = r->packages;
-		if (cmd_metrics_write(o->ui.metrics_file, &m, msg, sizeof(msg)) != 0)
-			cmd_error(KVM_EXIT_FAILURE, "%s", msg);
+		cmd_ui_write_metrics(&o->ui, &m, !failed);
 	}
 	if (o->ui.json && print_json(o, r, &err, failed) != 0 && rc == KVM_EXIT_OK)
 		rc = KVM_EXIT_FAILURE;

@@ -128,11 +128,7 @@ static int print_json(const struct import_opts *o,
 	if (failed) {
 		cmd_json_failure(&j, &o->ui, "import", "import", err, 0);
 	} else {
-		kvm_json_field_bool(&j, "ok", 1);
-		kvm_json_field_string(&j, "command", "import");
-		kvm_json_field_bool(&j, "changed", 1);
-		kvm_json_field_double(&j, "seconds",
-		                      (kvm_now_ms() - o->ui.t0) / 1000.0);
+		cmd_json_success(&j, &o->ui, "import", 1);
 	}
 	kvm_json_field_string(&j, "input", o->input);
 	kvm_json_field_string(&j, "kv_path", o->kv);
@@ -187,18 +183,13 @@ static int run(struct import_opts *o)
 		print_summary(o, r);
 	if (o->ui.metrics_file != NULL) {
 		struct cmd_metrics m = { .command = "import", .phase = "import" };
-		char msg[512];
 
-		m.ok = !failed;
-		m.exitcode = failed ? o->ui.exitcode : KVM_EXIT_OK;
-		m.seconds = (kvm_now_ms() - o->ui.t0) / 1000.0;
 		m.has_version = !failed;
 		m.version = (uint64_t)r->kv_version;
 		m.records = r->records;
 		m.npackages = r->npackages;
 		m.packages = r->packages;
-		if (cmd_metrics_write(o->ui.metrics_file, &m, msg, sizeof(msg)) != 0)
-			cmd_error(KVM_EXIT_FAILURE, "%s", msg);
+		cmd_ui_write_metrics(&o->ui, &m, !failed);
 	}
 	if (o->ui.json && print_json(o, r, &err, failed) != 0 && rc == KVM_EXIT_OK)
 		rc = KVM_EXIT_FAILURE;

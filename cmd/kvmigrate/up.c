@@ -415,12 +415,8 @@ static int print_json(const struct up_opts *o, const struct kvm_up_result *r,
 		cmd_json_failure(&j, &o->ui, "up", failed_phase(r, err), err,
 		                 changed && !o->dry_run);
 	} else {
-		kvm_json_field_bool(&j, "ok", 1);
-		kvm_json_field_string(&j, "command", "up");
+		cmd_json_success(&j, &o->ui, "up", changed && !o->dry_run);
 		kvm_json_field_string(&j, "outcome", outcome_name(r->outcome));
-		kvm_json_field_bool(&j, "changed", changed && !o->dry_run);
-		kvm_json_field_double(&j, "seconds",
-		                      (kvm_now_ms() - o->ui.t0) / 1000.0);
 	}
 	kvm_json_field_string(&j, "database", r->target);
 	json_version(&j, "from_version", r->had_version, r->from_version);
@@ -470,15 +466,11 @@ static int print_json(const struct up_opts *o, const struct kvm_up_result *r,
 	return kvm_json_finish(&j);
 }
 
-static void write_metrics(struct up_opts *o, const struct kvm_up_result *r,
+static void write_metrics(const struct up_opts *o, const struct kvm_up_result *r,
                           int ok)
 {
 	struct cmd_metrics m = { .command = "up", .phase = "export" };
-	char msg[512];
 
-	m.ok = ok;
-	m.exitcode = ok ? KVM_EXIT_OK : o->ui.exitcode;
-	m.seconds = (kvm_now_ms() - o->ui.t0) / 1000.0;
 	m.has_version = r->has_version;
 	m.version = r->version;
 	m.records = r->kv_records;
@@ -486,8 +478,7 @@ static void write_metrics(struct up_opts *o, const struct kvm_up_result *r,
 	m.npackages = r->npackages;
 	m.packages = r->packages;
 	m.import_ms = r->package_import_ms;
-	if (cmd_metrics_write(o->ui.metrics_file, &m, msg, sizeof(msg)) != 0)
-		cmd_error(KVM_EXIT_FAILURE, "%s", msg);
+	cmd_ui_write_metrics(&o->ui, &m, ok);
 }
 
 /* Per package: records, bytes and the seconds of export and import. */

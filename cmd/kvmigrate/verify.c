@@ -163,14 +163,9 @@ static int run(struct verify_opts *o)
 		                       "standard output");
 	if (o->ui.metrics_file != NULL) {
 		struct cmd_metrics m = { .command = "verify" };
-		char msg[512];
 
-		m.ok = rc == 0;
-		m.exitcode = exitcode;
-		m.seconds = (kvm_now_ms() - o->ui.t0) / 1000.0;
 		m.records = r->records;
-		if (cmd_metrics_write(o->ui.metrics_file, &m, msg, sizeof(msg)) != 0)
-			cmd_error(KVM_EXIT_FAILURE, "%s", msg);
+		cmd_ui_write_metrics(&o->ui, &m, rc == 0);
 	}
 	if (o->ui.json && print_json(o, r, &err, rc) != 0 && exitcode == KVM_EXIT_OK)
 		exitcode = KVM_EXIT_FAILURE;
