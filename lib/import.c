@@ -3,7 +3,13 @@
  *
  * The store is built in a temporary file beside the target, opened with
  * MDB_NOLOCK (nobody else knows the file) and MDB_NOSYNC (one sync at the
- * end), in write transactions of 65,536 records.  The export is read and
+ * end).  The file is first given its whole map with fallocate(2); then it
+ * is written through the map (MDB_WRITEMAP) in one write transaction: no
+ * copy through write(2), and the dirty pages are the file's pages, not the
+ * process's memory.  Where the space cannot be reserved (standard input,
+ * whose size is unknown, or a file system without fallocate), pages go
+ * through write(2) in transactions of 65,536 records, which bound the
+ * dirty pages held in memory.  The export is read and
  * verified in the same pass: the reader checks every frame, count and
  * digest, and only once it reported the verified end are the metadata
  * entries written, the last transaction committed, the file synced and
@@ -44,8 +50,8 @@
 #define MAP_EXTRA (64ull << 20)
 /* Records between two looks at the cancel flag. */
 #define CANCEL_EVERY 1024u
-/* Records per write transaction: bounds the dirty pages held in memory
- * (about 40 MB for staged objects). */
+/* Records per write transaction without MDB_WRITEMAP: bounds the dirty
+ * pages held in memory (about 40 MB for staged objects). */
 #define COMMIT_EVERY 65536u
 /* Longest LMDB key this code handles, whatever LMDB's own limit is. */
 #define KEY_MAX 2048
@@ -58,6 +64,7 @@ struct build {
 	MDB_txn *txn;
 	MDB_dbi dbi;
 	int maxkey;
+	int writemap;              /* the map is reserved in the file */
 	unsigned char last[KEY_MAX];   /* the largest key so far */
 	size_t last_len;
 	int any;
@@ -151,13 +158,16 @@ static int check_target(const struct kvm_import_opts *o, int *replacing,
 /* The new store                                                       */
 /* ------------------------------------------------------------------ */
 
+/* The map size; *@from_trailer says whether the export's trailer gave it
+ * (only then is it reserved in the file, see reserve_map). */
 static int map_size(const struct kvm_import_opts *o, uint64_t *out,
-                    struct kvm_error *err)
+                    int *from_trailer, struct kvm_error *err)
 {
 	struct kvm_export_info *info;
 	struct kvm_error scratch;
 
 	(void)err;
+	*from_trailer = 0;
 	if (o->map_size != 0) {
 		*out = o->map_size;
 		return 0;
@@ -174,6 +184,7 @@ static int map_size(const struct kvm_import_opts *o, uint64_t *out,
 		return 0;
 	}
 	*out = info->trailer.bytes * MAP_FACTOR + MAP_EXTRA;
+	*from_trailer = 1;
 	kvm_export_info_free(info);
 	return 0;
 }
@@ -213,14 +224,49 @@ static int create_tmp(struct build *b, struct kvm_error *err)
 	return 0;
 }
 
-static int open_store(struct build *b, uint64_t map, struct kvm_error *err)
+/*
+ * Give the new file its whole map up front when @reserve, so that a full
+ * disk is this error rather than a SIGBUS on a page of the map later.
+ * Sets b->writemap when the space is reserved; a file system that cannot
+ * reserve (EOPNOTSUPP) leaves it 0.
+ */
+static int reserve_map(struct build *b, uint64_t map, int reserve,
+                       struct kvm_error *err)
+{
+	int fd, e = 0;
+
+	b->writemap = 0;
+	if (!reserve)
+		return 0;
+	if ((fd = open(b->tmp, O_RDWR)) < 0 || fallocate(fd, FALLOC_FL_KEEP_SIZE, 0,
+	                            (off_t)map) != 0)
+		e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (e == 0) {
+		b->writemap = 1;
+		return 0;
+	}
+	if (e == EOPNOTSUPP || e == ENOSYS)
+		return 0;
+	return kvm_error_set(err, e, "cannot reserve the LMDB map of %" PRIu64
+	                     " bytes in '%s' for '%s': %s; free some space there "
+	                     "or give a smaller --map-size BYTES", map, b->tmp,
+	                     b->o->kv_path, strerror(e));
+}
+
+static int open_store(struct build *b, uint64_t map, int reserve,
+                      struct kvm_error *err)
 {
 	int rc;
 
+	if ((rc = reserve_map(b, map, reserve, err)) != 0)
+		return rc;
 	if ((rc = mdb_env_create(&b->env)) != 0 ||
 	    (rc = mdb_env_set_mapsize(b->env, (size_t)map)) != 0 ||
 	    (rc = mdb_env_open(b->env, b->tmp, MDB_NOSUBDIR | MDB_NOLOCK |
-	                       MDB_NOSYNC, 0600)) != 0 ||
+	                       MDB_NOSYNC | (b->writemap ? MDB_WRITEMAP : 0),
+	                       0600)) != 0 ||
 	    (rc = mdb_txn_begin(b->env, NULL, 0, &b->txn)) != 0 ||
 	    (rc = mdb_dbi_open(b->txn, NULL, 0, &b->dbi)) != 0)
 		return kv_fail(err, rc, "cannot create the KV store", b->tmp);
@@ -401,7 +447,7 @@ static int load(struct build *b, uint64_t map, struct kvm_error *err)
 			break;
 		b->r->appended += (uint64_t)rc;
 		b->r->records++;
-		if (b->r->records % COMMIT_EVERY == 0 &&
+		if (!b->writemap && b->r->records % COMMIT_EVERY == 0 &&
 		    (rc = next_txn(b, err)) != 0)
 			break;
 		rc = 0;
@@ -424,8 +470,11 @@ static int load(struct build *b, uint64_t map, struct kvm_error *err)
 /* Make the new store durable and put it in place. */
 static int publish(struct build *b, struct kvm_error *err)
 {
+	MDB_envinfo info;
+	MDB_stat st;
 	char *copy;
 	struct stat sb;
+	off_t used;
 	int rc, fd;
 
 	rc = mdb_txn_commit(b->txn);
@@ -434,11 +483,17 @@ static int publish(struct build *b, struct kvm_error *err)
 		return kvm_error_set(err, KVM_EMAPFULL, "the LMDB map of %" PRIu64
 		                     " bytes is full at the commit; give a larger "
 		                     "one with --map-size BYTES", b->r->map_size);
-	if (rc != 0 || (rc = mdb_env_sync(b->env, 1)) != 0)
+	if (rc != 0 || (rc = mdb_env_sync(b->env, 1)) != 0 ||
+	    (rc = mdb_env_info(b->env, &info)) != 0 ||
+	    (rc = mdb_env_stat(b->env, &st)) != 0)
 		return kv_fail(err, rc, "cannot commit the KV store", b->tmp);
 	mdb_env_close(b->env);
 	b->env = NULL;
-	if ((fd = open(b->tmp, O_RDONLY)) < 0 || fsync(fd) != 0) {
+	/* The reserved map beyond the last page is given back: the file is
+	 * as long as its pages, as a store written through write(2) is. */
+	used = ((off_t)info.me_last_pgno + 1) * (off_t)st.ms_psize;
+	if ((fd = open(b->tmp, O_RDWR)) < 0 ||
+	    (b->writemap && ftruncate(fd, used) != 0) || fsync(fd) != 0) {
 		int e = errno;
 
 		if (fd >= 0)
@@ -475,14 +530,14 @@ int kvm_import_file(const struct kvm_import_opts *o, struct kvm_import_result *r
 {
 	struct build *b;
 	uint64_t t0 = kvm_now_ms(), map;
-	int rc, replacing;
+	int rc, replacing, reserve;
 
 	memset(r, 0, sizeof(*r));
 	if (o->input == NULL || o->kv_path == NULL || o->kv_path[0] == '\0')
 		return kvm_error_set(err, KVM_EINVAL, "import: no export file or "
 		                     "no KV path");
 	if ((rc = check_target(o, &replacing, err)) != 0 ||
-	    (rc = map_size(o, &map, err)) != 0)
+	    (rc = map_size(o, &map, &reserve, err)) != 0)
 		return rc;
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
@@ -490,7 +545,7 @@ int kvm_import_file(const struct kvm_import_opts *o, struct kvm_import_result *r
 	b->r = r;
 	r->map_size = map;
 	if ((rc = create_tmp(b, err)) == 0 &&
-	    (rc = open_store(b, map, err)) == 0 &&
+	    (rc = open_store(b, map, reserve, err)) == 0 &&
 	    (rc = load(b, map, err)) == 0)
 		rc = publish(b, err);
 	if (b->txn != NULL)
