@@ -813,6 +813,10 @@ static int kv_export(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	eo.connect_retry_ms = o->connect_retry_ms;
 	eo.output = path;
 	eo.jobs = o->jobs;
+	/* The import reads the whole file next and checks every frame, count
+	 * and digest before the store is published: a read-back here would
+	 * be the same check twice. */
+	eo.no_read_back = 1;
 	eo.cancel = o->cancel;
 	eo.on_event = o->on_event;
 	eo.event_ctx = o->event_ctx;

@@ -463,6 +463,9 @@ struct kvm_export_db_opts {
 	/** Also read a database already at the KV migration version whose
 	 *  old tables are still there (verify does). */
 	int accept_migrated;
+	/** Do not read the written file back: the caller reads all of it
+	 *  next and checks it the same way (up's import does). */
+	int no_read_back;
 	kvm_event_fn on_event;
 	void *event_ctx;
 };
