@@ -39,6 +39,8 @@
  * large enough that the per-call overhead of ZSTD_compressStream2 does not
  * show, small enough to stay in L2. */
 #define STAGE_BYTES (128u << 10)
+/* Written bytes whose writeback is started at once (write_behind). */
+#define BEHIND_BYTES (64u << 20)
 
 enum hash_target { HASH_NONE, HASH_FILE, HASH_SECTION };
 
@@ -47,6 +49,7 @@ struct kvm_export_writer {
 	char *tmp_path;          /* NULL when writing to stdout */
 	int fd;
 	int fsync_fd;            /* 0 when the output is not a regular file */
+	uint64_t behind;         /* file bytes whose writeback was started */
 
 	ZSTD_CCtx *cctx;
 	msgpack_packer pk;
@@ -102,6 +105,22 @@ static const char *out_name(const kvm_export_writer *w)
 	return w->tmp_path != NULL ? w->tmp_path : "standard output";
 }
 
+/*
+ * Start the writeback of what was written since the last call, so that
+ * the disk works while the tables are read instead of all of it at the
+ * final fsync.  Only a hint: a failure here shows again at the fsync.
+ */
+static void write_behind(kvm_export_writer *w)
+{
+	uint64_t n = w->stats.file_bytes - w->behind;
+
+	if (!w->fsync_fd || n < BEHIND_BYTES)
+		return;
+	(void)sync_file_range(w->fd, (off_t)w->behind, (off_t)n,
+	                      SYNC_FILE_RANGE_WRITE);
+	w->behind += n;
+}
+
 static int write_all(kvm_export_writer *w, const void *buf, size_t n)
 {
 	const uint8_t *p = buf;
@@ -119,6 +138,7 @@ static int write_all(kvm_export_writer *w, const void *buf, size_t n)
 		n -= (size_t)k;
 		w->stats.file_bytes += (uint64_t)k;
 	}
+	write_behind(w);
 	return 0;
 }
 
