@@ -77,7 +77,7 @@ INCLUDEDIR := $(PREFIX)/include
 PCDIR      := $(LIBDIR)/pkgconfig
 
 .PHONY: all deps tests check check-suite check-asan check-tsan fuzz fuzz-check \
-	demo demo-clean install uninstall clean
+	demo demo-clean install uninstall clean bench
 
 # Keep object files of tests and tools: they are not throwaway intermediates.
 .SECONDARY:
@@ -163,6 +163,16 @@ demo: all
 
 demo-clean:
 	sh tests/tools/demo.sh --clean
+
+# The benchmark: kvmigrate against its lower bounds on generated databases,
+# results into design/performance.md. It takes long, so it is not part of
+# check. BENCH_SIZES, BENCH_REPS and BENCH_DB: see tests/bench/bench.py; with
+# BENCH_DB it uses that cluster instead of a throwaway one.
+bench: all tests
+	@set -- /usr/bin/python3 tests/bench/bench.py --bin $(BIN) \
+	  --b2 $(BUILD)/tools/bench-lmdb-append --out design/performance.md; \
+	if [ -n "$${BENCH_DB:-}" ]; then "$$@"; \
+	else sh tests/tools/pg-harness.sh run -- "$$@"; fi
 
 # The static library and its headers are for programs that run the
 # migration themselves; they link it with
