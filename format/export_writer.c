@@ -373,8 +373,9 @@ int kvm_export_writer_open(kvm_export_writer **out, const char *path,
 	if ((rc = check_header(h, err)) != 0)
 		return kvm_error_prefix(err, "cannot write '%s'", path);
 	level = opts->level != 0 ? opts->level : KVM_EXPORT_DEFAULT_LEVEL;
-	if (level < 1 || level > 19)
-		return kvm_error_set(err, KVM_EINVAL, "zstd level %d is outside 1..19", level);
+	if (level < KVM_EXPORT_MIN_LEVEL || level > KVM_EXPORT_MAX_LEVEL)
+		return kvm_error_set(err, KVM_EINVAL, "zstd level %d is outside %d..%d",
+		                     level, KVM_EXPORT_MIN_LEVEL, KVM_EXPORT_MAX_LEVEL);
 
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)

@@ -434,6 +434,20 @@ static void test_format__writer_refuses_calls_out_of_order(void **state)
 		assert_int_equal(kvm_export_writer_open(&w, path, &o, &err), KVM_EINVAL);
 		assert_non_null(strstr(err.msg, "twice"));
 	}
+	/* So do zstd levels outside the accepted range; its ends are taken. */
+	h = header_of(PK3, 2);
+	o.level = KVM_EXPORT_MAX_LEVEL + 1;
+	assert_int_equal(kvm_export_writer_open(&w, path, &o, &err), KVM_EINVAL);
+	assert_non_null(strstr(err.msg, "zstd level 20 is outside -7..19"));
+	o.level = KVM_EXPORT_MIN_LEVEL - 1;
+	assert_int_equal(kvm_export_writer_open(&w, path, &o, &err), KVM_EINVAL);
+	assert_int_equal(count_entries(dir), 0);
+	o.level = KVM_EXPORT_MIN_LEVEL;
+	assert_int_equal(kvm_export_writer_open(&w, path, &o, &err), 0);
+	kvm_export_writer_abort(w);
+	o.level = KVM_EXPORT_MAX_LEVEL;
+	assert_int_equal(kvm_export_writer_open(&w, path, &o, &err), 0);
+	kvm_export_writer_abort(w);
 	assert_int_equal(count_entries(dir), 0);
 	free(path);
 	kvmt_rmtree(dir);

@@ -65,8 +65,13 @@ extern "C" {
 /** The format version this build writes, and the only one it reads. */
 #define KVM_EXPORT_FORMAT_VERSION 1
 
-/** Default zstd level of the writer (see design/export-format.md). */
-#define KVM_EXPORT_DEFAULT_LEVEL 1
+/** Default zstd level of the writer: zstd's first fast level, chosen by
+ *  measurement (design/performance.md). 0 cannot be given: it means this
+ *  default. */
+#define KVM_EXPORT_DEFAULT_LEVEL (-1)
+/** The levels the writer accepts. */
+#define KVM_EXPORT_MIN_LEVEL (-7)
+#define KVM_EXPORT_MAX_LEVEL 19
 
 /** Default uncompressed size after which the writer ends a zstd frame
  *  (at the next record boundary). */
@@ -152,7 +157,8 @@ typedef struct kvm_export_writer kvm_export_writer;
 struct kvm_export_writer_opts {
 	/** Required: the header to write. */
 	const struct kvm_export_header *header;
-	/** zstd compression level, 1..19; 0 = KVM_EXPORT_DEFAULT_LEVEL. */
+	/** zstd compression level, KVM_EXPORT_MIN_LEVEL..KVM_EXPORT_MAX_LEVEL
+	 *  (negative: zstd's fast levels); 0 = KVM_EXPORT_DEFAULT_LEVEL. */
 	int level;
 	/** End a frame at the first record boundary past this many
 	 *  uncompressed bytes; 0 = KVM_EXPORT_DEFAULT_FRAME_BYTES. */
