@@ -127,13 +127,15 @@ check-suite: tests
 check-asan:
 	$(MAKE) BUILD=build/asan SANITIZE=1 check-suite
 
-# The threaded export engine under ThreadSanitizer (its cmocka test only).
+# The threaded parts under ThreadSanitizer: the export engine and the
+# import's reading thread (their cmocka tests only).
 TSAN_BUILD := build/tsan
+TSAN_TESTS := $(TSAN_BUILD)/tests/test_export $(TSAN_BUILD)/tests/test_import
 check-tsan:
 	$(MAKE) BUILD=$(TSAN_BUILD) CFLAGS="-O1 -g -fsanitize=thread" \
-	  LDFLAGS=-fsanitize=thread $(TSAN_BUILD)/tests/test_export
+	  LDFLAGS=-fsanitize=thread $(TSAN_TESTS)
 	TSAN_OPTIONS=halt_on_error=1 sh tests/tools/pg-harness.sh run -- \
-	  $(TSAN_BUILD)/tests/test_export
+	  sh -c 'for t; do "$$t" || exit 1; done' sh $(TSAN_TESTS)
 
 check: deps
 	$(MAKE) check-suite

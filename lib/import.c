@@ -41,6 +41,7 @@
 #include "clock.h"
 #include "kvstore.h"
 #include "kvvalue.h"
+#include "readahead.h"
 #include "readprog.h"
 #include "show.h"
 
@@ -440,12 +441,20 @@ static int load(struct build *b, uint64_t map, struct kvm_error *err)
 	struct kvm_export_info *info = NULL;
 	struct kvm_readprog prog;
 	struct kvm_error scratch;
+	struct kvm_readahead *ra = NULL;
 	kvm_export_reader *rd;
 	int rc;
 
 	if ((rc = kvm_export_reader_open(&rd, b->o->input, NULL, err)) != 0)
 		return rc;
 	b->rd = rd;
+	/* The file is read on a thread of its own while this one fills the
+	 * store: the two take about as long. */
+	if ((rc = kvm_readahead_start(&ra, rd, err)) != 0) {
+		b->rd = NULL;
+		kvm_export_reader_close(rd);
+		return rc;
+	}
 	/* The trailer's counts make the progress totals exact; a file whose
 	 * trailer cannot be read fails the full read below anyway. */
 	if (b->o->on_event != NULL && strcmp(b->o->input, "-") != 0 &&
@@ -456,7 +465,7 @@ static int load(struct build *b, uint64_t map, struct kvm_error *err)
 	                  info != NULL ? &info->trailer : NULL);
 	prog.out = b->r->packages;
 	prog.nout = &b->r->npackages;
-	while ((rc = kvm_export_reader_next(rd, &rec, err)) == 0) {
+	while ((rc = kvm_readahead_next(ra, &rec, err)) == 0) {
 		kvm_readprog_record(&prog, &rec);
 		if ((rc = put(b, &rec, map, err)) != 0 && rc != 1)
 			break;
@@ -473,6 +482,7 @@ static int load(struct build *b, uint64_t map, struct kvm_error *err)
 			break;
 		}
 	}
+	kvm_readahead_stop(ra);
 	if (rc == KVM_END) {
 		kvm_readprog_end(&prog);
 		rc = write_meta(b, rd, map, err);

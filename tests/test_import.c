@@ -1224,6 +1224,44 @@ static void test_import__a_full_map_names_map_size(void **state)
 	recs_free(&rs);
 }
 
+/*
+ * The file is read on a thread of its own that stays at most a few MiB
+ * ahead: an export of many times that, with a value larger than the
+ * thread's blocks, loads whole; cut short, it fails at the cut and leaves
+ * nothing, whatever the thread had read ahead.
+ */
+static void test_import__more_than_the_reading_thread_holds(void **state)
+{
+	struct fixture *f = *state;
+	struct recs rs = { 0 };
+	struct kvm_import_result r;
+	struct kvm_error err;
+	struct stat sb;
+	uint64_t digest;
+	uint8_t *big = malloc(3u << 20);
+	int rc;
+
+	assert_non_null(big);
+	many_records(&rs, 12000, 2000);                 /* 24 MB */
+	fill_value(big, 3u << 20, 11);
+	recs_adds(&rs, 1, "graveler", "repos/big", big, 3u << 20);
+	digest = make_export(f->in, PK3, 3, &rs, 8);
+	import_ok(f, f->in, 0, 0, &r);
+	assert_store_holds(f, &rs, 8, digest, &r);
+	assert_int_equal(unlink(f->kv), 0);
+
+	assert_int_equal(stat(f->in, &sb), 0);
+	assert_int_equal(truncate(f->in, sb.st_size * 2 / 3), 0);
+	rc = import(f, f->in, 0, 0, NULL, &r, &err);
+	if (rc != KVM_ETRUNCATED && rc != KVM_ECORRUPT)
+		fail_msg("a cut export: %d %s", rc, err.msg);
+	assert_non_null(strstr(err.msg, f->in));
+	assert_false(exists(f->kv));
+	assert_dir_holds(f->dir, "in.kvm", (const char *)NULL);
+	free(big);
+	recs_free(&rs);
+}
+
 static void test_import__a_key_longer_than_lmdb_allows(void **state)
 {
 	struct fixture *f = *state;
@@ -1452,6 +1490,7 @@ int main(void)
 		T(test_import__a_live_reader_in_this_process_keeps_the_store),
 		T(test_import__a_live_reader_in_another_process_keeps_the_store),
 		T(test_import__a_full_map_names_map_size),
+		T(test_import__more_than_the_reading_thread_holds),
 		T(test_import__a_key_longer_than_lmdb_allows),
 		T(test_import__a_key_twice_is_refused),
 		T(test_import__a_broken_export_leaves_nothing),
