@@ -6,8 +6,9 @@
  * end).  The file is first given its whole map with fallocate(2); then it
  * is written through the map (MDB_WRITEMAP) in one write transaction: no
  * copy through write(2), and the dirty pages are the file's pages, not the
- * process's memory.  Where the space cannot be reserved (standard input,
- * whose size is unknown, or a file system without fallocate), pages go
+ * process's memory.  Where the space is not reserved (standard input,
+ * whose size is unknown; an explicit --map-size; a file system without
+ * fallocate), pages go
  * through write(2) in transactions of 65,536 records, which bound the
  * dirty pages held in memory.  The export is read and
  * verified in the same pass: the reader checks every frame, count and
@@ -426,13 +427,12 @@ static int next_txn(struct build *b, struct kvm_error *err)
  * work while the export is read.  Pages written again later are simply
  * written again.  Only a hint: a failure shows again at the sync.
  */
-static int write_behind(struct build *b)
+static void write_behind(struct build *b)
 {
 	int fd;
 
 	if (mdb_env_get_fd(b->env, &fd) == 0)
 		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	return 0;
 }
 
 static int load(struct build *b, uint64_t map, struct kvm_error *err)
@@ -471,11 +471,13 @@ static int load(struct build *b, uint64_t map, struct kvm_error *err)
 			break;
 		b->r->appended += (uint64_t)rc;
 		b->r->records++;
-		if (b->r->records % COMMIT_EVERY == 0 &&
-		    (rc = b->writemap ? write_behind(b) :
-		          next_txn(b, err)) != 0)
-			break;
 		rc = 0;
+		if (b->r->records % COMMIT_EVERY == 0) {
+			if (b->writemap)
+				write_behind(b);
+			else if ((rc = next_txn(b, err)) != 0)
+				break;
+		}
 		if (b->r->records % CANCEL_EVERY == 0 && b->o->cancel != NULL &&
 		    *b->o->cancel) {
 			rc = kvm_error_set(err, KVM_ECANCELED, "canceled");

@@ -69,9 +69,9 @@ static struct block *take_block(struct kvm_readahead *ra, size_t need, int *rc)
 		ra->inflight++;
 	}
 	pthread_mutex_unlock(&ra->mu);
-	if (b != NULL || *rc != 0)
-		goto out;
-	if ((b = malloc(sizeof(*b) + cap)) == NULL) {
+	if (*rc != 0)
+		return NULL;
+	if (b == NULL && (b = malloc(sizeof(*b) + cap)) == NULL) {
 		pthread_mutex_lock(&ra->mu);
 		ra->inflight--;
 		pthread_mutex_unlock(&ra->mu);
@@ -79,11 +79,8 @@ static struct block *take_block(struct kvm_readahead *ra, size_t need, int *rc)
 		return NULL;
 	}
 	b->cap = cap;
-out:
-	if (b != NULL) {
-		b->next = NULL;
-		b->used = 0;
-	}
+	b->next = NULL;
+	b->used = 0;
 	return b;
 }
 
