@@ -12,6 +12,9 @@
 #                   its headers and kvmigrate.pc under $(DESTDIR)$(PREFIX)
 #   make uninstall  remove the files make install wrote
 #   make fuzz       run the export-reader fuzzer for FUZZ_SECONDS (600)
+#   make crash-test kill and fail `up` at every failure point and at
+#                   CRASH_RANDOM (50) random moments, check each recovery,
+#                   and write the table into design/reliability.md
 #   make deps       install missing Debian packages (run by the build)
 #
 # Variables: BUILD (output directory, default build), SANITIZE=1 (build
@@ -66,6 +69,10 @@ TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 LIB        := $(BUILD)/libkvmigrate.a
 BIN        := $(BUILD)/kvmigrate
+# The same program with its failure points compiled in (lib/failpoint.h):
+# for the tests only, never installed.
+FP_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj-fp/%.o) $(BUILD)/obj/gen/schema_builtin.o
+FP_BIN     := $(BUILD)/kvmigrate-fp
 HEADERS    := $(sort $(wildcard include/kvm/*.h))
 MANPAGE    := cmd/kvmigrate/kvmigrate.1
 
@@ -77,7 +84,7 @@ INCLUDEDIR := $(PREFIX)/include
 PCDIR      := $(LIBDIR)/pkgconfig
 
 .PHONY: all deps tests check check-suite check-asan check-tsan fuzz fuzz-check \
-	demo demo-clean install uninstall clean bench
+	demo demo-clean install uninstall clean bench crash-test crash-check
 
 # Keep object files of tests and tools: they are not throwaway intermediates.
 .SECONDARY:
@@ -90,6 +97,10 @@ deps:
 $(BUILD)/obj/%.o: %.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj-fp/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DKVM_FAILPOINTS -c $< -o $@
 
 # The directory is a prerequisite too, so removing a version rebuilds.
 $(SCHEMA_GEN): $(SCHEMA_SQL) pkg-migrators/schema pkg-migrators/embed-schema.sh
@@ -109,6 +120,9 @@ $(LIB): $(LIB_OBJS)
 $(BIN): $(CMD_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJS) $(LIB) $(PKG_LIBS)
 
+$(FP_BIN): $(CMD_OBJS) $(FP_LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJS) $(FP_LIB_OBJS) $(PKG_LIBS)
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJS) $(LIB) $(PKG_LIBS) $(TEST_LIBS)
@@ -117,7 +131,7 @@ $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
-tests: all $(TEST_BINS) $(TOOL_BINS)
+tests: all $(TEST_BINS) $(TOOL_BINS) $(FP_BIN)
 
 # One suite: every cmocka binary and every end-to-end script of $(BUILD),
 # inside one throwaway PostgreSQL cluster.
@@ -142,7 +156,8 @@ check: deps
 	$(MAKE) check-asan
 	$(MAKE) check-tsan
 	$(MAKE) fuzz-check
-	@cat $(BUILD)/tests.counts build/asan/tests.counts | \
+	$(MAKE) crash-check
+	@cat $(BUILD)/tests.counts build/asan/tests.counts $(BUILD)/crash.counts | \
 	  awk '{ p += $$1; f += $$2 } END { print "check: " p " passed, " f " failed" }'
 
 # The fuzzer is built with clang's libFuzzer, separately from $(BUILD).
@@ -159,6 +174,18 @@ fuzz-check: $(FUZZ_BIN)
 
 fuzz: $(FUZZ_BIN)
 	sh tests/tools/fuzz.sh $(FUZZ_BIN) $(FUZZ_SECONDS)
+
+# The crash sweep (tests/tools/crash-sweep.py) runs the build with failure
+# points.  make check runs it on a smaller database with fewer random kills.
+CRASH_SIZE   ?= medium
+CRASH_RANDOM ?= 50
+CRASH_SWEEP   = /usr/bin/python3 tests/tools/crash-sweep.py --bin $(FP_BIN)
+crash-test: tests
+	sh tests/tools/pg-harness.sh run -- $(CRASH_SWEEP) --size $(CRASH_SIZE) \
+	  --random $(CRASH_RANDOM) --out design/reliability.md
+crash-check: tests
+	sh tests/tools/pg-harness.sh run -- $(CRASH_SWEEP) --size small \
+	  --random 10 --counts $(BUILD)/crash.counts
 
 demo: all
 	sh tests/tools/demo.sh $(BIN)
@@ -205,4 +232,4 @@ uninstall:
 clean: demo-clean
 	rm -rf build
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-fp -name '*.d' 2>/dev/null)

@@ -33,6 +33,7 @@
 
 #include "kvm/export.h"
 #include "export_int.h"
+#include "failpoint.h"
 #include "xxh64.h"
 
 /* Staged uncompressed bytes are handed to zstd in chunks of this size:
@@ -604,11 +605,15 @@ int kvm_export_writer_finish(kvm_export_writer *w, struct kvm_export_stats *stat
 		sticky(w, err);
 		goto out;
 	}
+	if ((rc = KVM_FAIL("export.fsync.before", err)) != 0)
+		goto out;
 	if (w->fsync_fd && fsync(w->fd) != 0) {
 		rc = writer_fail(w, err, errno, "cannot fsync '%s': %s", out_name(w),
 		                 strerror(errno));
 		goto out;
 	}
+	if ((rc = KVM_FAIL("export.fsync.after", err)) != 0)
+		goto out;
 	if (w->tmp_path == NULL) {
 		rc = 0;
 		goto out;
@@ -627,6 +632,8 @@ int kvm_export_writer_finish(kvm_export_writer *w, struct kvm_export_stats *stat
 	}
 	free(w->tmp_path);
 	w->tmp_path = NULL;         /* published: nothing left to remove */
+	if ((rc = KVM_FAIL("export.renamed", err)) != 0)
+		goto out;
 	if ((rc = sync_dir(w->path)) != 0) {
 		rc = writer_fail(w, err, rc, "cannot fsync the directory of '%s': %s",
 		                 w->path, strerror(rc));

@@ -36,6 +36,7 @@
 #include "kvm/schema.h"
 #include "clock.h"
 #include "db.h"
+#include "failpoint.h"
 #include "kvvalue.h"
 #include "pgcopy.h"
 #include "readprog.h"
@@ -104,6 +105,7 @@ struct engine {
 	kvm_export_writer *w;
 	struct order ord;
 	size_t cur;                /* the section being written */
+	uint64_t written;          /* records handed to the writer */
 
 	/* jobs mode */
 	pthread_mutex_t mu;
@@ -234,6 +236,8 @@ static int put_record(struct engine *e, const struct unit *u,
 	sec->bytes += plen + klen + vlen;
 	if ((++sec->done & (PROGRESS_EVERY - 1)) == 0)
 		progress(e, e->cur, 0);
+	if (KVM_FAIL_EVERY("export.records", ++e->written, err) != 0)
+		return err->code;
 	return kvm_export_writer_write(e->w, part, plen, key, klen, val, vlen, err);
 }
 
@@ -1053,6 +1057,7 @@ static int write_sections(struct engine *e, int direct, struct kvm_error *err)
 		                                                    err)) == 0) {
 			section_done(e, s, &info);
 			progress(e, s, 1);
+			rc = KVM_FAIL("export.section", err);
 		}
 	}
 	kvm_value_free(pr.value);
@@ -1225,7 +1230,8 @@ static int export_in_snapshot(struct engine *e, struct kvm_error *err)
 	    (rc = check_version(e, h.source_schema_version, err)) != 0 ||
 	    (rc = check_tables(e, err)) != 0 ||
 	    (rc = plan(e, err)) != 0 ||
-	    (rc = estimate(e, err)) != 0)
+	    (rc = estimate(e, err)) != 0 ||
+	    (rc = KVM_FAIL("export.snapshot", err)) != 0)
 		return rc;
 	if (jobs > 1)
 		jobs = pick_jobs(o, e->nunits);

@@ -40,6 +40,7 @@
 #include "kvm/kvkey.h"
 #include "kvm/migrate.h"
 #include "clock.h"
+#include "failpoint.h"
 #include "kvstore.h"
 #include "kvvalue.h"
 #include "readahead.h"
@@ -471,7 +472,8 @@ static int load(struct build *b, uint64_t map, struct kvm_error *err)
 			break;
 		b->r->appended += (uint64_t)rc;
 		b->r->records++;
-		rc = 0;
+		if ((rc = KVM_FAIL_EVERY("import.records", b->r->records, err)) != 0)
+			break;
 		if (b->r->records % COMMIT_EVERY == 0) {
 			if (b->writemap)
 				write_behind(b);
@@ -505,16 +507,22 @@ static int publish(struct build *b, struct kvm_error *err)
 	off_t used;
 	int rc, fd;
 
+	if ((rc = KVM_FAIL("import.loaded", err)) != 0)
+		return rc;
 	rc = mdb_txn_commit(b->txn);
 	b->txn = NULL;
 	if (rc == MDB_MAP_FULL)
 		return kvm_error_set(err, KVM_EMAPFULL, "the LMDB map of %" PRIu64
 		                     " bytes is full at the commit; give a larger "
 		                     "one with --map-size BYTES", b->r->map_size);
+	if (rc == 0 && (rc = KVM_FAIL("import.committed", err)) != 0)
+		return rc;
 	if (rc != 0 || (rc = mdb_env_sync(b->env, 1)) != 0 ||
 	    (rc = mdb_env_info(b->env, &info)) != 0 ||
 	    (rc = mdb_env_stat(b->env, &st)) != 0)
 		return kv_fail(err, rc, "cannot commit the KV store", b->tmp);
+	if ((rc = KVM_FAIL("import.synced", err)) != 0)
+		return rc;
 	mdb_env_close(b->env);
 	b->env = NULL;
 	/* The reserved map beyond the last page is given back: the file is
@@ -530,6 +538,8 @@ static int publish(struct build *b, struct kvm_error *err)
 		                     strerror(e));
 	}
 	close(fd);
+	if ((rc = KVM_FAIL("import.fsynced", err)) != 0)
+		return rc;
 	if (rename(b->tmp, b->o->kv_path) != 0) {
 		int e = errno;
 
@@ -540,6 +550,8 @@ static int publish(struct build *b, struct kvm_error *err)
 	b->tmp = NULL;
 	if (stat(b->o->kv_path, &sb) == 0)
 		b->r->kv_bytes = (uint64_t)sb.st_size;
+	if ((rc = KVM_FAIL("import.renamed", err)) != 0)
+		return rc;
 	if ((copy = strdup(b->o->kv_path)) == NULL)
 		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
 	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
@@ -574,6 +586,7 @@ int kvm_import_file(const struct kvm_import_opts *o, struct kvm_import_result *r
 	r->map_size = map;
 	if ((rc = create_tmp(b, err)) == 0 &&
 	    (rc = open_store(b, map, reserve, err)) == 0 &&
+	    (rc = KVM_FAIL("import.opened", err)) == 0 &&
 	    (rc = load(b, map, err)) == 0)
 		rc = publish(b, err);
 	if (b->txn != NULL)

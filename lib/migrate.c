@@ -43,6 +43,7 @@
 #include "kvm/schema.h"
 #include "clock.h"
 #include "db.h"
+#include "failpoint.h"
 #include "kvstore.h"
 #include "sqlsplit.h"
 
@@ -720,10 +721,11 @@ static int drop_old_tables(struct session *s, unsigned wait_s, size_t *dropped,
 		goto fail;
 	snprintf(sql, sizeof(sql), "DROP TABLE %s", list);
 	if ((rc = kvm_db_exec(s->db, sql, err)) != 0 ||
+	    (rc = KVM_FAIL("drop.uncommitted", err)) != 0 ||
 	    (rc = kvm_db_exec(s->db, "COMMIT", err)) != 0)
 		goto fail;
 	*dropped = n;
-	return 0;
+	return KVM_FAIL("drop.committed", err);
 fail:
 	rollback(s);
 	kvm_db_exec(s->db, "SET lock_timeout = 0", NULL);
@@ -756,8 +758,10 @@ static int bump_version(struct session *s, uint64_t version,
 
 	snprintf(sql, sizeof(sql), "DELETE FROM %s; INSERT INTO %s (version, "
 	         "dirty) VALUES (%" PRIu64 ", false)", s->table, s->table, version);
-	if ((rc = kvm_db_exec(s->db, "BEGIN", err)) != 0 ||
+	if ((rc = KVM_FAIL("bump.begin", err)) != 0 ||
+	    (rc = kvm_db_exec(s->db, "BEGIN", err)) != 0 ||
 	    (rc = kvm_db_exec(s->db, sql, err)) != 0 ||
+	    (rc = KVM_FAIL("bump.uncommitted", err)) != 0 ||
 	    (rc = kvm_db_exec(s->db, "COMMIT", err)) != 0) {
 		rollback(s);
 		return kvm_error_prefix(err, "recording version %" PRIu64, version);
@@ -964,15 +968,22 @@ static int kv_migrate(struct session *s, const struct kvm_up_opts *o,
 	temp_export_path(o->kv_path, tmp_export);
 	export_path = o->keep_export != NULL ? o->keep_export : tmp_export;
 	if ((rc = remove_leftovers(o, r, err)) != 0 ||
-	    (rc = check_kv_path(o->kv_path, r, err)) != 0)
+	    (rc = check_kv_path(o->kv_path, r, err)) != 0 ||
+	    (rc = KVM_FAIL("kv.begin", err)) != 0)
 		return rc;
 	kv_step(o, r, KVM_KV_STEP_EXPORT);
-	if ((rc = kv_export(o, r, export_path, err)) != 0)
+	if ((rc = kv_export(o, r, export_path, err)) != 0 ||
+	    (rc = KVM_FAIL("kv.exported", err)) != 0) {
+		if (o->keep_export == NULL)
+			unlink(export_path);
 		return kvm_error_prefix(err, "export");
+	}
 	kv_step(o, r, KVM_KV_STEP_IMPORT);
 	rc = kv_import(o, r, export_path, err);
 	if (o->keep_export == NULL)
 		unlink(export_path);
+	if (rc == 0)
+		rc = KVM_FAIL("kv.imported", err);
 	if (rc != 0)
 		return kvm_error_prefix(err, "import");
 	kv_step(o, r, KVM_KV_STEP_BUMP);
@@ -990,6 +1001,8 @@ static int kv_migrate(struct session *s, const struct kvm_up_opts *o,
 	r->has_version = 1;
 	r->version = r->kv_version;
 	r->outcome = KVM_UP_KV_MIGRATED;
+	if ((rc = KVM_FAIL("bump.committed", err)) != 0)
+		return rc;
 	if (o->drop_tables) {
 		kv_step(o, r, KVM_KV_STEP_DROP);
 		rc = drop_old_tables(s, o->lock_wait_s, &r->tables_dropped, err);
@@ -1054,7 +1067,8 @@ int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	if ((rc = need_schema(&s, err)) != 0)
 		goto out;
 	if (!o->dry_run &&
-	    (rc = take_lock(&s, o->lock_wait_s, o->on_event, o->event_ctx, err)) != 0)
+	    ((rc = take_lock(&s, o->lock_wait_s, o->on_event, o->event_ctx,
+	                     err)) != 0 || (rc = KVM_FAIL("up.locked", err)) != 0))
 		goto out;
 	if ((rc = read_version(&s, &row, err)) != 0 ||
 	    (rc = check_version(&s, sch, &row, err)) != 0)
@@ -1106,6 +1120,8 @@ int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
 			}
 			r->has_version = 1;
 			r->version = v->version;
+			if ((rc = KVM_FAIL("sql.applied", err)) != 0)
+				goto out;
 		}
 		r->applied++;
 		r->ms = kvm_now_ms() - t0;

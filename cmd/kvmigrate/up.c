@@ -167,19 +167,38 @@ static const char KV_SKIPPED[] =
 	"KV migration skipped: the KV flag is off (--kv-enabled or "
 	"KVMIGRATE_KV_ENABLED=1 turns it on)";
 
-static int report_failure(struct cmd_ui *ui, const struct kvm_up_result *r,
-                          const struct kvm_error *err)
+/* A failure once the KV migration version is recorded undoes nothing:
+ * the store is the one in use.  What is left is the drop, if asked for. */
+static int report_after_bump(struct cmd_ui *ui, const struct kvm_up_result *r,
+                             const struct kvm_error *err, int drop_tables)
 {
-	char hint[1024], buf[48];
-	const char *now = version_text(r->has_version, r->version, buf, sizeof(buf));
-	if (err->code == KVM_EDROP) {
+	char hint[1024];
+
+	if (drop_tables)
 		snprintf(hint, sizeof(hint), "the KV store is live and complete and "
 		         "the database is at the KV migration version %" PRIu64 "; "
 		         "the old tables left (%s) are no longer used.  Run "
 		         "'kvmigrate drop-tables' to drop them", r->kv_version,
 		         r->tables_left > 0 ? r->tables_left_names : "none");
-		return cmd_ui_fail(ui, err, KVM_EXIT_FOLLOWUP, hint);
-	}
+	else
+		snprintf(hint, sizeof(hint), "the KV store is live and complete and "
+		         "the database is at the KV migration version %" PRIu64 "; "
+		         "the failure came after that was recorded and undid "
+		         "nothing.  Run 'kvmigrate status' to see the state",
+		         r->kv_version);
+	return cmd_ui_fail(ui, err, KVM_EXIT_FOLLOWUP, hint);
+}
+
+static int report_failure(struct cmd_ui *ui, const struct kvm_up_result *r,
+                          const struct kvm_error *err, int drop_tables)
+{
+	char hint[1024], buf[48];
+	const char *now = version_text(r->has_version, r->version, buf, sizeof(buf));
+
+	if (err->code == KVM_EDROP || r->outcome == KVM_UP_KV_MIGRATED ||
+	    r->outcome == KVM_UP_MIGRATED)
+		return report_after_bump(ui, r, err, err->code == KVM_EDROP ||
+		                         drop_tables);
 	if (r->kv_step == KVM_KV_STEP_BUMP && !r->kv_removed) {
 		snprintf(hint, sizeof(hint), "the KV store was built, but recording "
 		         "the KV migration version failed: the database is at %s "
@@ -576,7 +595,7 @@ static int run(struct up_opts *o)
 		uo.cancel = cmd_catch_interrupts();
 	failed = kvm_up(&uo, r, &err) != 0;
 	if (failed)
-		rc = report_failure(&o->ui, r, &err);
+		rc = report_failure(&o->ui, r, &err, o->drop_tables);
 	else if (!o->ui.quiet)
 		print_success(o, r);
 	if (o->ui.metrics_file != NULL)
