@@ -38,6 +38,7 @@ const char *kvm_strerror(int code)
 	case KVM_EKVBUSY:    return "the KV store is open in another process";
 	case KVM_EMAPFULL:   return "the LMDB map is full";
 	case KVM_EKV:        return "KV store (LMDB) error";
+	case KVM_EKVLOCKED:  return "another kvmigrate run is writing a KV store there";
 	case KVM_ELOCKED:    return "the migration lock is held by another session";
 	case KVM_EDIRTY:     return "the schema version table is dirty";
 	case KVM_ETOONEW:    return "the database schema is newer than this kvmigrate";
@@ -84,6 +85,7 @@ static const struct {
 	CODE(KVM_EKVBUSY),
 	CODE(KVM_EMAPFULL),
 	CODE(KVM_EKV),
+	CODE(KVM_EKVLOCKED),
 	CODE(KVM_ELOCKED),
 	CODE(KVM_EDIRTY),
 	CODE(KVM_ETOONEW),

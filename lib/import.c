@@ -568,6 +568,22 @@ static int publish(struct build *b, struct kvm_error *err)
 int kvm_import_file(const struct kvm_import_opts *o, struct kvm_import_result *r,
                     struct kvm_error *err)
 {
+	int rc, lock;
+
+	memset(r, 0, sizeof(*r));
+	if (o->input == NULL || o->kv_path == NULL || o->kv_path[0] == '\0')
+		return kvm_error_set(err, KVM_EINVAL, "import: no export file or "
+		                     "no KV path");
+	if ((rc = kvm_kv_lock(o->kv_path, &lock, err)) != 0)
+		return rc;
+	rc = kvm_import_file_locked(o, r, err);
+	kvm_kv_unlock(lock);
+	return rc;
+}
+
+int kvm_import_file_locked(const struct kvm_import_opts *o,
+                           struct kvm_import_result *r, struct kvm_error *err)
+{
 	struct build *b;
 	uint64_t t0 = kvm_now_ms(), map;
 	int rc, replacing, reserve;

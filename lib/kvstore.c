@@ -7,9 +7,14 @@
  * refuse to replace it.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -84,4 +89,38 @@ out:
 	mdb_txn_abort(txn);
 	if (env != NULL)
 		mdb_env_close(env);
+}
+
+int kvm_kv_lock(const char *kv_path, int *fd, struct kvm_error *err)
+{
+	char copy[PATH_MAX];
+	const char *dir;
+	int d, e;
+
+	*fd = -1;
+	if (snprintf(copy, sizeof(copy), "%s", kv_path) >= (int)sizeof(copy))
+		return kvm_error_set(err, KVM_EINVAL, "the KV path '%s' is too "
+		                     "long", kv_path);
+	dir = dirname(copy);
+	if ((d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return kvm_error_set(err, errno, "cannot open the KV store's "
+		                     "directory '%s': %s", dir, strerror(errno));
+	if (flock(d, LOCK_EX | LOCK_NB) != 0) {
+		e = errno;
+		close(d);
+		if (e == EWOULDBLOCK)
+			return kvm_error_set(err, KVM_EKVLOCKED, "another kvmigrate "
+			                     "run (an up or an import) is writing a KV "
+			                     "store in '%s'; nothing was done", dir);
+		return kvm_error_set(err, e, "cannot lock the KV store's directory "
+		                     "'%s': %s", dir, strerror(e));
+	}
+	*fd = d;
+	return 0;
+}
+
+void kvm_kv_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);         /* the flock goes with the last descriptor */
 }

@@ -852,7 +852,7 @@ static int kv_import(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	io.cancel = o->cancel;
 	io.on_event = o->on_event;
 	io.event_ctx = o->event_ctx;
-	rc = kvm_import_file(&io, &ir, err);
+	rc = kvm_import_file_locked(&io, &ir, err);
 	r->import_ms = kvm_now_ms() - t0;
 	for (size_t i = 0; i < ir.npackages; i++)
 		for (size_t j = 0; j < r->npackages; j++)
@@ -1044,7 +1044,7 @@ int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	kvm_schema *sch = NULL;
 	uint64_t t0;
 	size_t i;
-	int rc;
+	int rc, kv_lock = -1;
 
 	memset(r, 0, sizeof(*r));
 	if (o->kv_enabled && (o->kv_path == NULL || o->kv_path[0] == '\0'))
@@ -1067,8 +1067,15 @@ int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	if ((rc = need_schema(&s, err)) != 0)
 		goto out;
 	if (!o->dry_run &&
-	    ((rc = take_lock(&s, o->lock_wait_s, o->on_event, o->event_ctx,
-	                     err)) != 0 || (rc = KVM_FAIL("up.locked", err)) != 0))
+	    (rc = take_lock(&s, o->lock_wait_s, o->on_event, o->event_ctx, err)) != 0)
+		goto out;
+	/* The KV directory's lock too, before anything changes, and until
+	 * the end: no import can remove this run's files as leftovers or
+	 * rename over its store before the version says it is in use. */
+	if (o->kv_enabled && !o->dry_run &&
+	    (rc = kvm_kv_lock(o->kv_path, &kv_lock, err)) != 0)
+		goto out;
+	if (!o->dry_run && (rc = KVM_FAIL("up.locked", err)) != 0)
 		goto out;
 	if ((rc = read_version(&s, &row, err)) != 0 ||
 	    (rc = check_version(&s, sch, &row, err)) != 0)
@@ -1134,6 +1141,7 @@ int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	else if (o->kv_enabled)
 		rc = kv_plan(&s, o, r, err);
 out:
+	kvm_kv_unlock(kv_lock);
 	session_close(&s);
 	kvm_schema_free(sch);
 	return rc;

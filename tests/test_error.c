@@ -21,7 +21,7 @@ static const int CODES[] = {
 	KVM_EDB, KVM_ECONNECT, KVM_ESCHEMA, KVM_EKVFOREIGN, KVM_EKVEXISTS,
 	KVM_EKVBUSY, KVM_EMAPFULL, KVM_EKV, KVM_ELOCKED, KVM_EDIRTY,
 	KVM_ETOONEW, KVM_EUNKNOWNVERSION, KVM_ENOTSUP, KVM_EDROP, KVM_EMISMATCH,
-	KVM_EKEYSIZE, KVM_EDANGLING, KVM_EORDER, KVM_ENOTABLE,
+	KVM_EKEYSIZE, KVM_EDANGLING, KVM_EORDER, KVM_ENOTABLE, KVM_EKVLOCKED,
 };
 
 static void test_error__every_code_has_a_name_and_a_text(void **state)
@@ -45,6 +45,7 @@ static void test_error__every_code_has_a_name_and_a_text(void **state)
 	assert_int_equal(KVM_EDB, -200);
 	assert_int_equal(KVM_EKVFOREIGN, -300);
 	assert_int_equal(KVM_EKV, -304);
+	assert_int_equal(KVM_EKVLOCKED, -305);
 	assert_int_equal(KVM_ELOCKED, -400);
 	assert_int_equal(KVM_ENOTSUP, -404);
 	assert_int_equal(KVM_ECANCELED, -6);

@@ -103,6 +103,10 @@ static int report_failure(struct import_opts *o, const struct kvm_error *err)
 		snprintf(hint, sizeof(hint), "'%s' was not changed; move it away or "
 		         "choose another --kv path", o->kv);
 		break;
+	case KVM_EKVLOCKED:
+		snprintf(hint, sizeof(hint), "'%s' was not changed; run the command "
+		         "again once the other run has ended", o->kv);
+		return cmd_ui_fail(&o->ui, err, KVM_EXIT_LOCKED, hint);
 	case KVM_EMAPFULL:
 		snprintf(hint, sizeof(hint), "'%s' was not changed and the new file "
 		         "was removed; run the command again with a larger "

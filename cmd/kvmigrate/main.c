@@ -106,7 +106,8 @@ static void print_main_help(FILE *f)
 	      "  1  the command failed; nothing is left half-done (the message says\n"
 	      "     where things stand)\n"
 	      "  2  usage error: unknown command or option, missing or bad argument\n"
-	      "  3  the migration lock is held by another run\n"
+	      "  3  the migration lock is held by another run, or another run\n"
+	      "     is writing a KV store in the same directory\n"
 	      "  4  migrated, but an operator must follow up (the message says how)\n"
 	      "  5  verify found a difference\n", f);
 }

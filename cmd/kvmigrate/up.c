@@ -60,14 +60,16 @@ static const char help_body[] =
 	CMD_HELP_UI
 	CMD_HELP_HELP
 	"\n"
-	"The KV migration keeps the migration lock throughout: it removes the\n"
-	"files an interrupted run left beside the KV path, exports the old\n"
-	"tables (to --keep-export FILE, or to a temporary file beside the KV\n"
-	"path), builds the KV store beside the KV path and renames it in place,\n"
-	"and only then records the KV migration version.  A KV path holding a\n"
-	"file kvmigrate did not create is refused.  If dropping the old tables\n"
-	"fails after the bump, up exits with status 4: the KV store is live and\n"
-	"complete, and 'kvmigrate drop-tables' finishes the job.\n";
+	"The KV migration keeps the migration lock and the lock of the KV\n"
+	"path's directory throughout (another up or import writing a store\n"
+	"there fails at once, status 3): it removes the files an interrupted\n"
+	"run left beside the KV path, exports the old tables (to --keep-export\n"
+	"FILE, or to a temporary file beside the KV path), builds the KV store\n"
+	"beside the KV path and renames it in place, and only then records the\n"
+	"KV migration version.  A KV path holding a file kvmigrate did not\n"
+	"create is refused.  A failure after the bump (dropping the old tables,\n"
+	"say) exits with status 4: the KV store is live and complete, and\n"
+	"'kvmigrate drop-tables' finishes the job.\n";
 
 /* Bounds of the numeric options: a worker is a database connection, and a
  * lock wait longer than a day is a mistake in a script. */
@@ -223,6 +225,9 @@ static int report_failure(struct cmd_ui *ui, const struct kvm_up_result *r,
 		                "the lock; nothing was changed.  Run the command "
 		                "again once it has ended (the lock ends with its "
 		                "session)");
+	case KVM_EKVLOCKED:
+		return cmd_ui_fail(ui, err, KVM_EXIT_LOCKED, "nothing was changed.  "
+		                "Run the command again once the other run has ended");
 	case KVM_ESCHEMA:
 		if (!r->version_failed)
 			return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, "nothing was changed");
@@ -325,7 +330,8 @@ static const char *failed_phase(const struct kvm_up_result *r,
 	}
 	switch (err->code) {
 	case KVM_ECONNECT:   return "connect";
-	case KVM_ELOCKED:    return "lock";
+	case KVM_ELOCKED:
+	case KVM_EKVLOCKED:  return "lock";
 	case KVM_EKVFOREIGN:
 	case KVM_EKV:        return "kv-path";
 	default:             return "sql";

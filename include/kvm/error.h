@@ -92,6 +92,9 @@ enum kvm_errcode {
 	KVM_EMAPFULL = -303,
 	/** LMDB failed; the message names the call and LMDB's reason. */
 	KVM_EKV = -304,
+	/** Another kvmigrate run (an up or an import) is writing a KV store in
+	 *  the same directory; the message names the directory. */
+	KVM_EKVLOCKED = -305,
 
 	/* migration state */
 	/** The migration lock is held by another session; the message names
