@@ -360,6 +360,44 @@ const char *kvm_db_sqlstate(const PGresult *res)
 	return s ? s : "";
 }
 
+int kvm_db_identity(struct kvm_db *db, char *out, size_t size,
+                    struct kvm_error *err)
+{
+	PGresult *res;
+	int rc;
+
+	rc = kvm_db_query(db, &res, "SELECT " KVM_DB_IDENTITY_SQL, 0, NULL, err);
+	if (rc != 0)
+		return rc;
+	snprintf(out, size, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+/* The length of the name in identity @id, and where its system
+ * identifier starts (NULL: none): after the last '@', all digits. */
+static size_t identity_split(const char *id, const char **sysid)
+{
+	const char *at = strrchr(id, '@');
+
+	*sysid = NULL;
+	if (at == NULL || at[1] == '\0' || strspn(at + 1, "0123456789") !=
+	    strlen(at + 1))
+		return strlen(id);
+	*sysid = at + 1;
+	return (size_t)(at - id);
+}
+
+int kvm_db_same_identity(const char *a, const char *b)
+{
+	const char *sa, *sb;
+	size_t la = identity_split(a, &sa), lb = identity_split(b, &sb);
+
+	if (la != lb || memcmp(a, b, la) != 0)
+		return 0;
+	return sa == NULL || sb == NULL || strcmp(sa, sb) == 0;
+}
+
 int kvm_db_error(struct kvm_db *db, const PGresult *res, int code,
                  struct kvm_error *err)
 {

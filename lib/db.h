@@ -89,6 +89,31 @@ int kvm_db_error(struct kvm_db *db, const PGresult *res, int code,
 /** The SQLSTATE of failed result @res, or "" when there is none. */
 const char *kvm_db_sqlstate(const PGresult *res);
 
+/**
+ * The SQL expression of the database's identity, as an export header's
+ * source_database holds it: "NAME@SYSTEM_IDENTIFIER", or "NAME" alone
+ * when the role may not call pg_control_system().
+ */
+#define KVM_DB_IDENTITY_SQL                                             \
+	"current_database() || coalesce('@' || (SELECT "                \
+	"system_identifier::text FROM pg_control_system() WHERE "       \
+	"has_function_privilege('pg_control_system()', 'execute')), '')"
+
+/**
+ * The identity of the connected database (KVM_DB_IDENTITY_SQL) into @out.
+ *
+ * @return 0; the errors of kvm_db_query
+ */
+int kvm_db_identity(struct kvm_db *db, char *out, size_t size,
+                    struct kvm_error *err);
+
+/**
+ * Whether two identities name the same database: the same name, and the
+ * same system identifier when both carry one (a role without the
+ * privilege reads the name alone).
+ */
+int kvm_db_same_identity(const char *a, const char *b);
+
 /** Remove the connection's password from @msg (in place). */
 void kvm_db_redact(const struct kvm_db *db, char *msg, size_t size);
 

@@ -30,6 +30,7 @@ const char *kvm_strerror(int code)
 	case KVM_ECOUNT:     return "export count mismatch";
 	case KVM_ELIMIT:     return "export length exceeds a limit";
 	case KVM_ETRAILING:  return "trailing data after the export";
+	case KVM_EOTHERDB:   return "the export is of another database";
 	case KVM_EDB:        return "database error";
 	case KVM_ECONNECT:   return "cannot connect to the database";
 	case KVM_ESCHEMA:    return "schema version file failed";
@@ -51,6 +52,8 @@ const char *kvm_strerror(int code)
 	case KVM_EDANGLING:  return "a row refers to a missing row";
 	case KVM_EORDER:     return "records out of key order";
 	case KVM_ENOTABLE:   return "an old table is missing";
+	case KVM_ENULL:      return "a NULL in a column a KV key is made of";
+	case KVM_EVALUESIZE: return "a value is longer than an export holds";
 	}
 	if (code > 0)
 		return strerror(code);
@@ -77,6 +80,7 @@ static const struct {
 	CODE(KVM_ECOUNT),
 	CODE(KVM_ELIMIT),
 	CODE(KVM_ETRAILING),
+	CODE(KVM_EOTHERDB),
 	CODE(KVM_EDB),
 	CODE(KVM_ECONNECT),
 	CODE(KVM_ESCHEMA),
@@ -97,6 +101,8 @@ static const struct {
 	CODE(KVM_EDANGLING),
 	CODE(KVM_EORDER),
 	CODE(KVM_ENOTABLE),
+	CODE(KVM_ENULL),
+	CODE(KVM_EVALUESIZE),
 	/* errno values the library passes through (files, sockets) */
 	CODE(EPERM), CODE(ENOENT), CODE(EINTR), CODE(EIO), CODE(ENXIO),
 	CODE(EBADF), CODE(EAGAIN), CODE(ENOMEM), CODE(EACCES), CODE(EBUSY),

@@ -257,6 +257,21 @@ static size_t join(unsigned char *out, const struct kvm_bytes *pc, size_t n)
 	return len;
 }
 
+/* join(), keeping the first PIECE_MAX bytes. */
+static size_t join_cut(unsigned char *out, const struct kvm_bytes *pc, size_t n)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < n && len < PIECE_MAX; i++) {
+		size_t take = pc[i].len < PIECE_MAX - len ? pc[i].len : PIECE_MAX - len;
+
+		if (take > 0)
+			memcpy(out + len, pc[i].p, take);
+		len += take;
+	}
+	return len;
+}
+
 static size_t total(const struct kvm_bytes *pc, size_t n, size_t *zeros)
 {
 	size_t len = 0;
@@ -365,15 +380,10 @@ int kvm_row_emit(struct kvm_row *row, const struct kvm_bytes *part, size_t npart
 	if (size > KVM_KV_MAX_KEY) {
 		char what[800];
 
-		/* join() needs room: show at most the pieces that fit. */
-		if (plen <= PIECE_MAX && klen <= PIECE_MAX) {
-			join(pr->part, part, npart);
-			join(pr->key, key, nkey);
-			show_record(what, sizeof(what), pr->part, plen, pr->key, klen);
-		} else {
-			snprintf(what, sizeof(what), "a partition of %zu bytes and a "
-			         "key of %zu bytes", plen, klen);
-		}
+		/* The buffers hold PIECE_MAX bytes: the start of each is shown. */
+		show_record(what, sizeof(what), pr->part,
+		            join_cut(pr->part, part, npart), pr->key,
+		            join_cut(pr->key, key, nkey));
 		kvm_error_set(err, KVM_EKEYSIZE, "table '%s': the row with %s "
 		              "gives an LMDB key of %zu bytes; LMDB's maximum key "
 		              "size is %d", row->table, what, size, KVM_KV_MAX_KEY);
@@ -384,6 +394,17 @@ int kvm_row_emit(struct kvm_row *row, const struct kvm_bytes *part, size_t npart
 	join(pr->key, key, nkey);
 	if ((rc = kvm_value_bytes(row->value, &val, &vlen, err)) != 0)
 		return rc;
+	if (vlen > KVM_EXPORT_DEFAULT_MAX_VALUE) {
+		char what[800];
+
+		show_record(what, sizeof(what), pr->part, plen, pr->key, klen);
+		kvm_error_set(err, KVM_EVALUESIZE, "table '%s': the row with %s "
+		              "gives a value of %zu bytes; an export file holds "
+		              "values of at most %u bytes", row->table, what, vlen,
+		              KVM_EXPORT_DEFAULT_MAX_VALUE);
+		kvm_error_where(err, NULL, NULL, what);
+		return KVM_EVALUESIZE;
+	}
 	if (pr->direct)
 		return put_record(pr->e, pr->u, pr->part, plen, pr->key, klen,
 		                  val, vlen, err);
@@ -982,10 +1003,7 @@ static int open_snapshot(struct engine *e, unsigned jobs,
 		return rc;
 	snprintf(e->snapshot, sizeof(e->snapshot), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
-	rc = kvm_db_query(e->leader, &res, "SELECT current_database() || "
-	                  "coalesce('@' || (SELECT system_identifier::text FROM "
-	                  "pg_control_system() WHERE has_function_privilege("
-	                  "'pg_control_system()', 'execute')), ''), "
+	rc = kvm_db_query(e->leader, &res, "SELECT " KVM_DB_IDENTITY_SQL ", "
 	                  "floor(extract(epoch FROM now()))::bigint, "
 	                  "(extract(microseconds FROM now())::bigint % 1000000)",
 	                  0, NULL, err);

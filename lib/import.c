@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -78,6 +79,15 @@ struct build {
 static int kv_fail(struct kvm_error *err, int rc, const char *what,
                    const char *path)
 {
+	struct statvfs sv;
+
+	/* LMDB turns a write(2) cut short by a full disk into EIO: say how
+	 * much room is left, so that the cause can be told from a bad disk. */
+	if (rc == EIO && statvfs(path, &sv) == 0)
+		return kvm_error_set(err, KVM_EKV, "%s '%s': %s (a short write; "
+		                     "its file system has %" PRIu64 " bytes free)",
+		                     what, path, mdb_strerror(rc),
+		                     (uint64_t)sv.f_bavail * sv.f_frsize);
 	return kvm_error_set(err, KVM_EKV, "%s '%s': %s", what, path,
 	                     mdb_strerror(rc));
 }

@@ -52,6 +52,8 @@ void kvm_kv_probe(const char *path, struct kvm_status *st)
 	st->kv.size = (uint64_t)sb.st_size;
 	if (!S_ISREG(sb.st_mode)) {
 		st->kv.state = KVM_KV_NOT_FILE;
+		snprintf(st->kv.detail, sizeof(st->kv.detail), "%s",
+		         S_ISDIR(sb.st_mode) ? "a directory" : "not a regular file");
 		return;
 	}
 	if (sb.st_size == 0) {

@@ -642,21 +642,29 @@ static int remove_temps_of(const char *path, int *removed, struct kvm_error *err
 }
 
 /* What an interrupted run left: temporary files of the store and of the
- * export, and the temporary export itself. */
+ * export, and the temporary export itself; and the export of the tables
+ * a killed verify left (".NAME.verify.kvm", lib/verify.c). */
 static int remove_leftovers(const struct kvm_up_opts *o, struct kvm_up_result *r,
                             struct kvm_error *err)
 {
-	char tmp_export[KV_PATH_MAX];
+	char tmp_export[KV_PATH_MAX], verify_export[KV_PATH_MAX];
+	char dir[PATH_MAX], base[NAME_MAX + 1];
 	int rc;
 
 	temp_export_path(o->kv_path, tmp_export);
+	split_path(o->kv_path, dir, base);
+	snprintf(verify_export, sizeof(verify_export), "%s/.%s.verify.kvm", dir,
+	         base);
 	if ((rc = remove_temps_of(o->kv_path, &r->leftovers, err)) != 0 ||
-	    (rc = remove_temps_of(tmp_export, &r->leftovers, err)) != 0)
+	    (rc = remove_temps_of(tmp_export, &r->leftovers, err)) != 0 ||
+	    (rc = remove_temps_of(verify_export, &r->leftovers, err)) != 0)
 		return rc;
 	if (o->keep_export != NULL &&
 	    (rc = remove_temps_of(o->keep_export, &r->leftovers, err)) != 0)
 		return rc;
 	if (unlink(tmp_export) == 0)
+		r->leftovers++;
+	if (unlink(verify_export) == 0)
 		r->leftovers++;
 	return 0;
 }
@@ -792,14 +800,45 @@ static int check_kv_path(const char *path, struct kvm_up_result *r,
 		rc = kvm_error_set(err, KVM_EKV, "cannot read the KV path '%s': %s",
 		                   path, st->kv.detail);
 		break;
+	case KVM_KV_NOT_FILE:
+		rc = kvm_error_set(err, KVM_EKVFOREIGN, "the KV path '%s' is %s, "
+		                   "not a KV store file; it is left as it is", path,
+		                   st->kv.detail);
+		break;
 	default:
 		rc = kvm_error_set(err, KVM_EKVFOREIGN, "the KV path '%s' holds %s "
 		                   "kvmigrate did not create; it is left as it is",
 		                   path, st->kv.state == KVM_KV_FOREIGN ?
-		                   "an LMDB store" : st->kv.state == KVM_KV_NOT_FILE ?
-		                   "something that is not a file" : "a file");
+		                   "an LMDB store" : "a file");
 	}
 	free(st);
+	return rc;
+}
+
+/* The run writes its export over --keep-export FILE.  An export of
+ * another database there may be the only copy of that database's old
+ * tables: refused, left as it is.  Anything else (nothing, this
+ * database's export of an earlier run, a file that is not an export) is
+ * replaced, as export -o does. */
+static int check_keep_export(struct session *s, const char *path,
+                             struct kvm_error *err)
+{
+	const struct kvm_export_header *h;
+	kvm_export_reader *rd;
+	struct kvm_error ignored;
+	char self[1100];
+	int rc;
+
+	if (kvm_export_reader_open(&rd, path, NULL, &ignored) != 0)
+		return 0;
+	h = kvm_export_reader_header(rd);
+	rc = kvm_db_identity(s->db, self, sizeof(self), err);
+	if (rc == 0 && !kvm_db_same_identity(h->source_database, self))
+		rc = kvm_error_set(err, KVM_EOTHERDB, "the --keep-export file '%s' "
+		                   "holds an export of database '%s', not of '%s'; "
+		                   "it is left as it is", path, h->source_database,
+		                   self);
+	kvm_export_reader_close(rd);
 	return rc;
 }
 
@@ -969,6 +1008,8 @@ static int kv_migrate(struct session *s, const struct kvm_up_opts *o,
 	export_path = o->keep_export != NULL ? o->keep_export : tmp_export;
 	if ((rc = remove_leftovers(o, r, err)) != 0 ||
 	    (rc = check_kv_path(o->kv_path, r, err)) != 0 ||
+	    (o->keep_export != NULL &&
+	     (rc = check_keep_export(s, o->keep_export, err)) != 0) ||
 	    (rc = KVM_FAIL("kv.begin", err)) != 0)
 		return rc;
 	kv_step(o, r, KVM_KV_STEP_EXPORT);

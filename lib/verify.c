@@ -11,6 +11,11 @@
  *
  * The store is opened read-only with its lock file, as a reader among the
  * service's; stale reader slots of dead processes are cleared first.
+ *
+ * With both, the tables are exported first: an export file read from
+ * another database (its header's source_database) is refused before
+ * anything is compared, rather than reported as a store full of
+ * differences.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,6 +32,7 @@
 #include "kvm/kvkey.h"
 #include "kvm/migrate.h"
 #include "clock.h"
+#include "db.h"
 #include "readprog.h"
 #include "show.h"
 
@@ -137,13 +143,21 @@ static size_t partition_of(const uint8_t *k, size_t len, uint8_t *out)
 
 static int open_store(struct verify *v, struct kvm_error *err)
 {
-	int rc, dead;
+	char lock[PATH_MAX + 8];
+	int rc, dead, had_lock;
 
+	snprintf(lock, sizeof(lock), "%s-lock", v->o->kv_path);
+	had_lock = access(lock, F_OK) == 0;
 	if ((rc = mdb_env_create(&v->env)) != 0 ||
 	    (rc = mdb_env_open(v->env, v->o->kv_path, MDB_NOSUBDIR | MDB_RDONLY,
-	                       0600)) != 0)
+	                       0600)) != 0) {
+		/* LMDB makes the lock file before it looks at the path: none is
+		 * left beside a directory or a file that is not a store. */
+		if (!had_lock)
+			unlink(lock);
 		return kvm_error_set(err, KVM_EKV, "cannot open the KV store '%s': "
 		                     "%s", v->o->kv_path, mdb_strerror(rc));
+	}
 	mdb_reader_check(v->env, &dead);
 	if ((rc = mdb_txn_begin(v->env, NULL, MDB_RDONLY, &v->txn)) != 0 ||
 	    (rc = mdb_dbi_open(v->txn, NULL, 0, &v->dbi)) != 0)
@@ -152,10 +166,13 @@ static int open_store(struct verify *v, struct kvm_error *err)
 	return 0;
 }
 
-/* Every record of the export, looked up in the store. */
+/* Every record of the export, looked up in the store.  @source, when
+ * known, is the identity of the database the tables are read from: an
+ * export of another one is refused before its records are read. */
 static int compare_records(struct verify *v, const char *path,
-                           struct kvm_error *err)
+                           const char *source, struct kvm_error *err)
 {
+	const struct kvm_export_header *h;
 	struct kvm_export_record rec;
 	struct kvm_readprog prog;
 	kvm_export_reader *rd;
@@ -163,8 +180,17 @@ static int compare_records(struct verify *v, const char *path,
 
 	if ((rc = kvm_export_reader_open(&rd, path, NULL, err)) != 0)
 		return rc;
+	h = kvm_export_reader_header(rd);
+	if (source != NULL && !kvm_db_same_identity(h->source_database, source)) {
+		kvm_error_set(err, KVM_EOTHERDB, "the export '%s' was read from "
+		              "database '%s', not from '%s' (--db): it cannot "
+		              "confirm this KV store", strcmp(path, "-") == 0 ?
+		              "standard input" : path, h->source_database, source);
+		kvm_export_reader_close(rd);
+		return KVM_EOTHERDB;
+	}
 	kvm_readprog_init(&prog, "compare", v->o->on_event, v->o->event_ctx,
-	                  kvm_export_reader_header(rd), NULL);
+	                  h, NULL);
 	while ((rc = kvm_export_reader_next(rd, &rec, err)) == 0) {
 		size_t len = kvm_kv_key_size(rec.partition, rec.partition_len,
 		                             rec.key_len);
@@ -267,30 +293,27 @@ static void reset_counts(struct verify *v)
 	v->nparts = 0;
 }
 
-static int compare_with(struct verify *v, const char *path, struct kvm_error *err)
+static int compare_with(struct verify *v, const char *path, const char *source,
+                        struct kvm_error *err)
 {
 	int rc;
 
 	reset_counts(v);
-	if ((rc = compare_records(v, path, err)) != 0)
+	if ((rc = compare_records(v, path, source, err)) != 0)
 		return rc;
 	return compare_counts(v, err);
 }
 
-/* A fresh export of the tables, beside the store, compared and removed. */
-static int compare_tables(struct verify *v, struct kvm_error *err)
+/* A fresh export of the tables into @path, beside the store; the
+ * identity of its database into @source. */
+static int export_tables(struct verify *v, const char *path, char *source,
+                         size_t size, struct kvm_error *err)
 {
 	struct kvm_export_db_opts eo = KVM_EXPORT_DB_OPTS_INIT;
 	struct kvm_export_db_result *er;
-	char dir[PATH_MAX], base[NAME_MAX + 1], a[PATH_MAX], b[PATH_MAX];
-	char path[PATH_MAX + NAME_MAX + 32];
+	kvm_export_reader *rd;
 	int rc;
 
-	snprintf(a, sizeof(a), "%s", v->o->kv_path);
-	snprintf(b, sizeof(b), "%s", v->o->kv_path);
-	snprintf(dir, sizeof(dir), "%s", dirname(a));
-	snprintf(base, sizeof(base), "%s", basename(b));
-	snprintf(path, sizeof(path), "%s/.%s.verify.kvm", dir, base);
 	if ((er = malloc(sizeof(*er))) == NULL)
 		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
 	eo.conninfo = v->o->conninfo;
@@ -303,9 +326,11 @@ static int compare_tables(struct verify *v, struct kvm_error *err)
 	eo.event_ctx = v->o->event_ctx;
 	rc = kvm_export_db(&eo, er, err);
 	free(er);
-	if (rc == 0)
-		rc = compare_with(v, path, err);
-	unlink(path);
+	if (rc == 0 && (rc = kvm_export_reader_open(&rd, path, NULL, err)) == 0) {
+		snprintf(source, size, "%s",
+		         kvm_export_reader_header(rd)->source_database);
+		kvm_export_reader_close(rd);
+	}
 	return rc;
 }
 
@@ -313,24 +338,21 @@ int kvm_verify(const struct kvm_verify_opts *o, struct kvm_verify_result *r,
                struct kvm_error *err)
 {
 	struct verify v = { .o = o, .r = r };
+	char a[PATH_MAX], b[PATH_MAX], fresh[2 * PATH_MAX + 32], source[1100];
 	uint64_t t0 = kvm_now_ms();
-	int rc;
+	int rc, exported = 0, have_fresh = 0;
 
 	memset(r, 0, sizeof(*r));
+	snprintf(a, sizeof(a), "%s", o->kv_path ? o->kv_path : ".");
+	snprintf(b, sizeof(b), "%s", o->kv_path ? o->kv_path : ".");
+	snprintf(fresh, sizeof(fresh), "%s/.%s.verify.kvm", dirname(a), basename(b));
 	if (o->kv_path == NULL || (!o->tables && o->export_path == NULL))
 		return kvm_error_set(err, KVM_EINVAL, "verify: a KV store and "
 		                     "something to compare it with are needed");
-	if ((rc = open_store(&v, err)) == 0 && o->export_path != NULL) {
-		rc = compare_with(&v, o->export_path, err);
-		r->export_checked = rc == 0;
-	}
-	if (rc == 0 && o->tables) {
-		uint64_t before = r->differences;
-
-		r->records = r->store_entries = 0;
-		rc = compare_tables(&v, err);
-		r->tables_checked = rc == 0;
-		r->table_differences = r->differences - before;
+	if ((rc = open_store(&v, err)) == 0 && o->tables) {
+		exported = 1;
+		rc = export_tables(&v, fresh, source, sizeof(source), err);
+		have_fresh = rc == 0;
 		if (rc == KVM_ENOTABLE) {
 			r->tables_gone = 1;
 			rc = o->export_path != NULL ? 0 : kvm_error_set(err,
@@ -338,6 +360,21 @@ int kvm_verify(const struct kvm_verify_opts *o, struct kvm_verify_result *r,
 			     "was given: nothing to compare the KV store with");
 		}
 	}
+	if (rc == 0 && o->export_path != NULL) {
+		rc = compare_with(&v, o->export_path, have_fresh ? source : NULL,
+		                  err);
+		r->export_checked = rc == 0;
+	}
+	if (rc == 0 && have_fresh) {
+		uint64_t before = r->differences;
+
+		r->records = r->store_entries = 0;
+		rc = compare_with(&v, fresh, NULL, err);
+		r->tables_checked = rc == 0;
+		r->table_differences = r->differences - before;
+	}
+	if (exported)
+		unlink(fresh);
 	if (v.txn != NULL)
 		mdb_txn_abort(v.txn);
 	if (v.env != NULL)

@@ -6,7 +6,8 @@
  * All four kinds of record share the partitions, so one UNION ALL query
  * produces them and orders them by repository, then by the key, which the
  * query computes.  A kind column says what a row is: 'r' a run, 'h' a
- * hook, 'i' an index entry (its value is {"v": 1}, its other columns NULL).
+ * hook, 'b' and 'c' an index entry by branch and by commit (its value is
+ * {"v": 1}, its columns but run_id NULL).
  */
 #include "kvm/migrator.h"
 #include "rowval.h"
@@ -45,18 +46,25 @@ static const struct kvm_rowval_col hook_cols[] = {
 	{ "passed", F_PASSED, KVM_RV_BOOL },
 };
 
-/* Partition "repo/" + repository_id; the key comes whole from the query. */
-#define REPO_RECORD(c, n) {                                             \
+/* Names the row in the message about a NULL in its key. */
+static const struct kvm_rowval_col run_id = { "run_id", F_RUN_ID, KVM_RV_TEXT };
+
+/* Partition "repo/" + repository_id; the key comes whole from the query,
+ * made of column @kc besides the primary key. */
+#define REPO_RECORD(c, n, kc) {                                         \
 	.part = KVM_RV_LIT("repo/"), .part_field = F_REPO,              \
 	.key = KVM_RV_LIT(""), .key_field = F_KEY,                      \
-	.cols = (c), .ncols = (n),                                      \
+	.cols = (c), .ncols = (n), .key_col = (kc), .row_id = &run_id,  \
 }
 
 static const struct kvm_rowval_record run_rec =
-	REPO_RECORD(run_cols, KVM_RV_COUNT(run_cols));
+	REPO_RECORD(run_cols, KVM_RV_COUNT(run_cols), "run_id");
 static const struct kvm_rowval_record hook_rec =
-	REPO_RECORD(hook_cols, KVM_RV_COUNT(hook_cols));
-static const struct kvm_rowval_record index_rec = REPO_RECORD(NULL, 0);
+	REPO_RECORD(hook_cols, KVM_RV_COUNT(hook_cols), "hook_run_id");
+static const struct kvm_rowval_record branch_index_rec =
+	REPO_RECORD(NULL, 0, "branch_id");
+static const struct kvm_rowval_record commit_index_rec =
+	REPO_RECORD(NULL, 0, "commit_id");
 
 static int action_row(struct kvm_row *row, struct kvm_error *err)
 {
@@ -70,17 +78,21 @@ static int action_row(struct kvm_row *row, struct kvm_error *err)
 		case 'h':
 			row->table = "actions_run_hooks";
 			return kvm_rowval_emit(row, &hook_rec, err);
-		case 'i':
+		case 'b':
 			row->table = "actions_runs";
-			return kvm_rowval_emit(row, &index_rec, err);
+			return kvm_rowval_emit(row, &branch_index_rec, err);
+		case 'c':
+			row->table = "actions_runs";
+			return kvm_rowval_emit(row, &commit_index_rec, err);
 		}
 	}
 	return kvm_error_set(err, KVM_EINTERNAL, "table '%s': a row of unknown "
 	                     "kind", row->table);
 }
 
-/* The columns an index entry leaves NULL, after kind, repository, key. */
-#define INDEX_NULLS "NULL::text, NULL::text, NULL::text, NULL::text, "   \
+/* The columns an index entry leaves NULL, after kind, repository, key,
+ * run_id. */
+#define INDEX_NULLS "NULL::text, NULL::text, NULL::text, "               \
 	"NULL::text, NULL::timestamptz, NULL::timestamptz, NULL::text, "  \
 	"NULL::text, NULL::text, NULL::boolean "
 
@@ -96,12 +108,12 @@ static const struct kvm_source actions_sources[] = {
 		         "passed "
 		         "FROM actions_runs "
 		         "UNION ALL "
-		         "SELECT 'i', repository_id, 'actions/branches/' || "
-		         "branch_id || '/' || run_id, " INDEX_NULLS
+		         "SELECT 'b', repository_id, 'actions/branches/' || "
+		         "branch_id || '/' || run_id, run_id, " INDEX_NULLS
 		         "FROM actions_runs "
 		         "UNION ALL "
-		         "SELECT 'i', repository_id, 'actions/commits/' || "
-		         "commit_id || '/' || run_id, " INDEX_NULLS
+		         "SELECT 'c', repository_id, 'actions/commits/' || "
+		         "commit_id || '/' || run_id, run_id, " INDEX_NULLS
 		         "FROM actions_runs "
 		         "UNION ALL "
 		         "SELECT 'h', repository_id, 'actions/hooks/' || run_id || "

@@ -22,33 +22,40 @@ static const char *const auth_tables[] = {
 
 static const struct kvm_bytes auth_part = KVM_RV_LIT("auth");
 
-/* A record "auth", @prefix + field @field, value from columns @c. */
-#define AUTH_RECORD(prefix, field, c) {                                 \
+/* A record "auth", @prefix + field @field, value from columns @c; the
+ * row named by @id in messages (NULL: by its key). */
+#define AUTH_RECORD(prefix, field, c, id) {                             \
 	.part = KVM_RV_LIT("auth"), .part_field = -1,                   \
 	.key = KVM_RV_LIT(prefix), .key_field = (field),                \
-	.cols = (c), .ncols = KVM_RV_COUNT(c),                          \
+	.cols = (c), .ncols = KVM_RV_COUNT(c), .row_id = (id),          \
 }
+
+/* The serial id of users, groups and policies: not carried, but it names
+ * a row whose display_name is NULL.  Selected after the carried columns. */
+static const struct kvm_rowval_col group_id = { "id", 2, KVM_RV_INT };
+static const struct kvm_rowval_col policy_id = { "id", 3, KVM_RV_INT };
+static const struct kvm_rowval_col user_id = { "id", 7, KVM_RV_INT };
 
 static const struct kvm_rowval_col token_cols[] = {
 	{ "token_id", 0, KVM_RV_TEXT },
 	{ "token_expires_at", 1, KVM_RV_TS },
 };
 static const struct kvm_rowval_record token_rec =
-	AUTH_RECORD("expiredTokens/", 0, token_cols);
+	AUTH_RECORD("expiredTokens/", 0, token_cols, NULL);
 
 static const struct kvm_rowval_col group_cols[] = {
 	{ "created_at", 0, KVM_RV_TS },
 	{ "display_name", 1, KVM_RV_TEXT },
 };
 static const struct kvm_rowval_record group_rec =
-	AUTH_RECORD("groups/", 1, group_cols);
+	AUTH_RECORD("groups/", 1, group_cols, &group_id);
 
 static const struct kvm_rowval_col meta_cols[] = {
 	{ "key_name", 0, KVM_RV_TEXT },
 	{ "key_value", 1, KVM_RV_TEXT },
 };
 static const struct kvm_rowval_record meta_rec =
-	AUTH_RECORD("installation_metadata/", 0, meta_cols);
+	AUTH_RECORD("installation_metadata/", 0, meta_cols, NULL);
 
 static const struct kvm_rowval_col policy_cols[] = {
 	{ "created_at", 0, KVM_RV_TS },
@@ -56,7 +63,7 @@ static const struct kvm_rowval_col policy_cols[] = {
 	{ "statement", 2, KVM_RV_JSONB },
 };
 static const struct kvm_rowval_record policy_rec =
-	AUTH_RECORD("policies/", 1, policy_cols);
+	AUTH_RECORD("policies/", 1, policy_cols, &policy_id);
 
 static const struct kvm_rowval_col user_cols[] = {
 	{ "created_at", 0, KVM_RV_TS },
@@ -68,7 +75,7 @@ static const struct kvm_rowval_col user_cols[] = {
 	{ "external_id", 6, KVM_RV_TEXT },
 };
 static const struct kvm_rowval_record user_rec =
-	AUTH_RECORD("users/", 1, user_cols);
+	AUTH_RECORD("users/", 1, user_cols, &user_id);
 
 static int token_row(struct kvm_row *row, struct kvm_error *err)
 {
@@ -98,8 +105,11 @@ static int user_row(struct kvm_row *row, struct kvm_error *err)
 /*
  * A membership table.  Its query selects the two id columns in the
  * table's order (fields 0 and 1), then the names they refer to (fields 2
- * and 3, NULL when the id matches no row).  The key is prefix, one name,
- * mid, the other name; @first says which name comes first.
+ * and 3, NULL when the id matches no row), then the ids of the rows
+ * referred to (fields 4 and 5, NULL when there is none: a NULL name of
+ * an existing row is a NULL display_name, not a dangling reference).
+ * The key is prefix, one name, mid, the other name; @first says which
+ * name comes first.
  */
 struct membership {
 	const char *id_col[2];
@@ -121,11 +131,17 @@ static int dangling(struct kvm_row *row, const struct membership *m,
 
 	snprintf(what, sizeof(what), "%s %" PRId64 ", %s %" PRId64, m->id_col[0],
 	         id[0], m->id_col[1], id[1]);
-	kvm_error_set(err, KVM_EDANGLING, "table '%s': row (%s) refers to %s id %"
-	              PRId64 ", which does not exist", row->table, what,
-	              m->ref_table[which], id[which]);
+	if (kvm_rowval_null(row, 4 + which))
+		kvm_error_set(err, KVM_EDANGLING, "table '%s': row (%s) refers to "
+		              "%s id %" PRId64 ", which does not exist", row->table,
+		              what, m->ref_table[which], id[which]);
+	else
+		kvm_error_set(err, KVM_ENULL, "table '%s': row (%s) refers to %s "
+		              "id %" PRId64 ", whose display_name is NULL; its KV "
+		              "key is made of that name", row->table, what,
+		              m->ref_table[which], id[which]);
 	kvm_error_where(err, NULL, NULL, what);
-	return KVM_EDANGLING;
+	return err->code;
 }
 
 static int membership_row(struct kvm_row *row, const struct membership *m,
@@ -182,8 +198,8 @@ static int user_policy_row(struct kvm_row *row, struct kvm_error *err)
 }
 
 /* Fields: access_key_id, secret_access_key, issued_date, the user's name,
- * user_id.  A credential without a user is legal: its key has an empty
- * user and its "user" is nil. */
+ * user_id, the id of the user found (NULL: none).  A credential without a
+ * user is legal: its key has an empty user and its "user" is nil. */
 static const struct kvm_rowval_col cred_cols[] = {
 	{ "access_key_id", 0, KVM_RV_TEXT },
 	{ "secret_access_key", 1, KVM_RV_BYTEA },
@@ -203,11 +219,17 @@ static int cred_dangling(struct kvm_row *row, struct kvm_error *err)
 	char what[200];
 
 	snprintf(what, sizeof(what), "access_key_id %s, user_id %" PRId64, akid, id);
-	kvm_error_set(err, KVM_EDANGLING, "table '%s': row (%s) refers to "
-	              "auth_users id %" PRId64 ", which does not exist",
-	              row->table, what, id);
+	if (kvm_rowval_null(row, 5))
+		kvm_error_set(err, KVM_EDANGLING, "table '%s': row (%s) refers to "
+		              "auth_users id %" PRId64 ", which does not exist",
+		              row->table, what, id);
+	else
+		kvm_error_set(err, KVM_ENULL, "table '%s': row (%s) refers to "
+		              "auth_users id %" PRId64 ", whose display_name is "
+		              "NULL; its KV key is made of that name", row->table,
+		              what, id);
 	kvm_error_where(err, NULL, NULL, what);
-	return KVM_EDANGLING;
+	return err->code;
 }
 
 static int cred_row(struct kvm_row *row, struct kvm_error *err)
@@ -234,9 +256,9 @@ static const struct kvm_source auth_sources[] = {
 		         "ORDER BY token_id COLLATE \"C\"",
 	},
 	{
-		.table = "auth_group_policies", .ncols = 4, .row = group_policy_row,
+		.table = "auth_group_policies", .ncols = 6, .row = group_policy_row,
 		.query = "SELECT gp.group_id, gp.policy_id, g.display_name, "
-		         "p.display_name "
+		         "p.display_name, g.id, p.id "
 		         "FROM auth_group_policies gp "
 		         "LEFT JOIN auth_groups g ON g.id = gp.group_id "
 		         "LEFT JOIN auth_policies p ON p.id = gp.policy_id "
@@ -244,9 +266,9 @@ static const struct kvm_source auth_sources[] = {
 		         "p.display_name) COLLATE \"C\", gp.group_id, gp.policy_id",
 	},
 	{
-		.table = "auth_user_groups", .ncols = 4, .row = user_group_row,
+		.table = "auth_user_groups", .ncols = 6, .row = user_group_row,
 		.query = "SELECT ug.user_id, ug.group_id, u.display_name, "
-		         "g.display_name "
+		         "g.display_name, u.id, g.id "
 		         "FROM auth_user_groups ug "
 		         "LEFT JOIN auth_users u ON u.id = ug.user_id "
 		         "LEFT JOIN auth_groups g ON g.id = ug.group_id "
@@ -254,8 +276,8 @@ static const struct kvm_source auth_sources[] = {
 		         "u.display_name) COLLATE \"C\", ug.group_id, ug.user_id",
 	},
 	{
-		.table = "auth_groups", .ncols = 2, .row = group_row,
-		.query = "SELECT created_at, display_name FROM auth_groups "
+		.table = "auth_groups", .ncols = 3, .row = group_row,
+		.query = "SELECT created_at, display_name, id FROM auth_groups "
 		         "ORDER BY display_name COLLATE \"C\"",
 	},
 	{
@@ -265,15 +287,15 @@ static const struct kvm_source auth_sources[] = {
 		         "ORDER BY key_name COLLATE \"C\"",
 	},
 	{
-		.table = "auth_policies", .ncols = 3, .row = policy_row,
-		.query = "SELECT created_at, display_name, statement "
+		.table = "auth_policies", .ncols = 4, .row = policy_row,
+		.query = "SELECT created_at, display_name, statement, id "
 		         "FROM auth_policies "
 		         "ORDER BY display_name COLLATE \"C\"",
 	},
 	{
-		.table = "auth_credentials", .ncols = 5, .row = cred_row,
+		.table = "auth_credentials", .ncols = 6, .row = cred_row,
 		.query = "SELECT c.access_key_id, c.secret_access_key, "
-		         "c.issued_date, u.display_name, c.user_id "
+		         "c.issued_date, u.display_name, c.user_id, u.id "
 		         "FROM auth_credentials c "
 		         "LEFT JOIN auth_users u ON u.id = c.user_id "
 		         "ORDER BY (coalesce(u.display_name, '') || "
@@ -281,9 +303,9 @@ static const struct kvm_source auth_sources[] = {
 		         "c.access_key_id COLLATE \"C\"",
 	},
 	{
-		.table = "auth_user_policies", .ncols = 4, .row = user_policy_row,
+		.table = "auth_user_policies", .ncols = 6, .row = user_policy_row,
 		.query = "SELECT up.user_id, up.policy_id, u.display_name, "
-		         "p.display_name "
+		         "p.display_name, u.id, p.id "
 		         "FROM auth_user_policies up "
 		         "LEFT JOIN auth_users u ON u.id = up.user_id "
 		         "LEFT JOIN auth_policies p ON p.id = up.policy_id "
@@ -291,9 +313,9 @@ static const struct kvm_source auth_sources[] = {
 		         "p.display_name) COLLATE \"C\", up.user_id, up.policy_id",
 	},
 	{
-		.table = "auth_users", .ncols = 7, .row = user_row,
+		.table = "auth_users", .ncols = 8, .row = user_row,
 		.query = "SELECT created_at, display_name, friendly_name, source, "
-		         "email, encrypted_password, external_id "
+		         "email, encrypted_password, external_id, id "
 		         "FROM auth_users "
 		         "ORDER BY display_name COLLATE \"C\"",
 	},

@@ -70,7 +70,7 @@ static const struct kvm_rowval_col tag_cols[] = {
 #define REPO_RECORD(c) {                                                \
 	.part = KVM_RV_LIT("repo/"), .part_field = F_REPO,              \
 	.key = KVM_RV_LIT(""), .key_field = F_KEY,                      \
-	.cols = (c), .ncols = KVM_RV_COUNT(c),                          \
+	.cols = (c), .ncols = KVM_RV_COUNT(c), .key_col = "id",         \
 }
 
 static const struct kvm_rowval_record branch_rec = REPO_RECORD(branch_cols);

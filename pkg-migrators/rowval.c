@@ -3,8 +3,13 @@
  *
  * The decoders of pgcopy.c refuse NULL fields, so NULL is handled here,
  * once, as nil; everything else goes through the decoder of its type,
- * whose error (KVM_EDB, message filled) is returned as it is.
+ * whose error (KVM_EDB, message filled) is returned as it is.  A NULL in
+ * a field a partition or key is made of is refused (KVM_ENULL): the
+ * layout has no NULL name, and an empty one could be another row's.
  */
+#include <inttypes.h>
+#include <stdio.h>
+
 #include "kvvalue.h"
 #include "rowval.h"
 
@@ -91,6 +96,53 @@ int kvm_rowval_build(struct kvm_row *row, const struct kvm_rowval_col *cols,
 	return 0;
 }
 
+int kvm_rowval_null_key(struct kvm_row *row, const char *column,
+                        const char *what, struct kvm_error *err)
+{
+	char where[400];
+
+	if (what == NULL)
+		snprintf(where, sizeof(where), "%s IS NULL", column);
+	else
+		snprintf(where, sizeof(where), "%s", what);
+	kvm_error_set(err, KVM_ENULL, "table '%s': %s%s%s has NULL in column "
+	              "'%s', which its KV key is made of; the KV store cannot "
+	              "carry it", row->table, what ? "row (" : "a row",
+	              what ? what : "", what ? ")" : "", column);
+	kvm_error_where(err, NULL, NULL, where);
+	return KVM_ENULL;
+}
+
+/* The column field @field of @rec comes from, for a message. */
+static const char *column_of(const struct kvm_rowval_record *rec, int field)
+{
+	for (size_t c = 0; c < rec->ncols; c++)
+		if ((int)rec->cols[c].field == field)
+			return rec->cols[c].name;
+	return "?";
+}
+
+static int null_piece(struct kvm_row *row, const struct kvm_rowval_record *rec,
+                      int field, struct kvm_error *err)
+{
+	const struct kvm_rowval_col *id = rec->row_id;
+	const char *column = field == rec->key_field && rec->key_col != NULL ?
+	                     rec->key_col : column_of(rec, field);
+	char what[400], shown[360];
+	int64_t i;
+
+	if (id == NULL || kvm_rowval_null(row, id->field))
+		return kvm_rowval_null_key(row, column, NULL, err);
+	if (id->type == KVM_RV_INT &&
+	    kvm_pgcopy_int(row->copy, &row->f[id->field], &i, err) == 0)
+		snprintf(what, sizeof(what), "%s %" PRId64, id->name, i);
+	else {
+		kvm_row_describe(&row->f[id->field], shown, sizeof(shown));
+		snprintf(what, sizeof(what), "%s %s", id->name, shown);
+	}
+	return kvm_rowval_null_key(row, column, what, err);
+}
+
 int kvm_rowval_emit(struct kvm_row *row, const struct kvm_rowval_record *rec,
                     struct kvm_error *err)
 {
@@ -98,6 +150,10 @@ int kvm_rowval_emit(struct kvm_row *row, const struct kvm_rowval_record *rec,
 	size_t npart = 1, nkey = 1;
 	int rc;
 
+	if (rec->part_field >= 0 && kvm_rowval_null(row, (unsigned)rec->part_field))
+		return null_piece(row, rec, rec->part_field, err);
+	if (rec->key_field >= 0 && kvm_rowval_null(row, (unsigned)rec->key_field))
+		return null_piece(row, rec, rec->key_field, err);
 	if (rec->part_field >= 0)
 		part[npart++] = kvm_rowval_field(row, (unsigned)rec->part_field);
 	if (rec->key_field >= 0)

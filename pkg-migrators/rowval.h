@@ -97,14 +97,34 @@ struct kvm_rowval_record {
 	int key_field;
 	const struct kvm_rowval_col *cols;
 	size_t ncols;
+	/** For the message about a NULL key field: the column the key is
+	 *  made of when the query computes it (NULL: the column of @cols
+	 *  read from @key_field), and a column naming the row (int or
+	 *  text; NULL: none). */
+	const char *key_col;
+	const struct kvm_rowval_col *row_id;
 };
 
 /**
- * Build the value of @rec from the row and emit the record.
+ * Build the value of @rec from the row and emit the record.  A NULL
+ * partition or key field is refused: the KV layout has no NULL name, and
+ * an empty one would be another entry's key.
  *
- * @return 0; the errors of kvm_rowval_build and kvm_row_emit
+ * @return 0; KVM_ENULL (kvm_rowval_null_key); the errors of
+ *         kvm_rowval_build and kvm_row_emit
  */
 int kvm_rowval_emit(struct kvm_row *row, const struct kvm_rowval_record *rec,
                     struct kvm_error *err);
+
+/**
+ * Refuse a row that is NULL in @column, which its KV partition or key is
+ * made of (the old schema's NOT NULL dropped): KVM_ENULL, the message
+ * naming the table, the column and the row.  @what names the row, as
+ * "id 3" (NULL: the row is named by the column being NULL).
+ *
+ * @return KVM_ENULL
+ */
+int kvm_rowval_null_key(struct kvm_row *row, const char *column,
+                        const char *what, struct kvm_error *err);
 
 #endif /* KVM_ROWVAL_H */

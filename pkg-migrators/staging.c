@@ -7,7 +7,14 @@
  * index on (staging_token, key).  The tokens themselves come from a loose
  * index scan (one index probe per distinct token) instead of a scan of
  * the whole table.  Tokens no branch refers to are migrated too.
+ *
+ * A NULL staging token or key (the old schema's NOT NULL dropped) has no
+ * place in the KV layout.  A NULL key is refused where it is read; rows
+ * with a NULL token are in no unit, so a source of their own finds them
+ * and refuses the first, instead of leaving them out.
  */
+#include <stdio.h>
+
 #include "kvm/migrator.h"
 #include "rowval.h"
 
@@ -25,15 +32,42 @@ static int staged_row(struct kvm_row *row, struct kvm_error *err)
 		KVM_RV_LIT("staging/"), { row->split, row->split_len },
 	};
 	struct kvm_bytes key[] = { kvm_rowval_field(row, 0) };
+	char what[400], token[360];
 	int rc;
 
+	if (kvm_rowval_null(row, 0)) {
+		struct kvm_pgcopy_field tok = {
+			.data = row->split, .len = (int32_t)row->split_len,
+		};
+
+		kvm_row_describe(&tok, token, sizeof(token));
+		snprintf(what, sizeof(what), "staging_token %s", token);
+		return kvm_rowval_null_key(row, "key", what, err);
+	}
 	rc = kvm_rowval_build(row, staged_cols, KVM_RV_COUNT(staged_cols), err);
 	if (rc != 0)
 		return rc;
 	return kvm_row_emit(row, part, KVM_RV_COUNT(part), key, 1, err);
 }
 
+/* A row of the query for NULL tokens: there should be none. */
+static int null_token_row(struct kvm_row *row, struct kvm_error *err)
+{
+	char key[360], what[400];
+
+	kvm_row_describe(&row->f[0], key, sizeof(key));
+	snprintf(what, sizeof(what), "key %s", key);
+	return kvm_rowval_null_key(row, "staging_token", what, err);
+}
+
 static const struct kvm_source staging_sources[] = {
+	{
+		.table = "graveler_staging_kv", .ncols = 1, .row = null_token_row,
+		/* nothing to read while the column is NOT NULL (the planner
+		 * knows); else the index of the one partition NULL goes to */
+		.query = "SELECT key FROM graveler_staging_kv "
+		         "WHERE staging_token IS NULL LIMIT 1",
+	},
 	{
 		.table = "graveler_staging_kv", .ncols = 3, .row = staged_row,
 		/* bytea orders by its bytes: no collation involved */

@@ -17,11 +17,12 @@
 static const int CODES[] = {
 	KVM_EINVAL, KVM_ENOMEM, KVM_ESTATE, KVM_EINTERNAL, KVM_END, KVM_ECANCELED,
 	KVM_ENOTEXPORT, KVM_EVERSION, KVM_ETRUNCATED, KVM_ECORRUPT,
-	KVM_EDIGEST, KVM_ECOUNT, KVM_ELIMIT, KVM_ETRAILING,
+	KVM_EDIGEST, KVM_ECOUNT, KVM_ELIMIT, KVM_ETRAILING, KVM_EOTHERDB,
 	KVM_EDB, KVM_ECONNECT, KVM_ESCHEMA, KVM_EKVFOREIGN, KVM_EKVEXISTS,
 	KVM_EKVBUSY, KVM_EMAPFULL, KVM_EKV, KVM_ELOCKED, KVM_EDIRTY,
 	KVM_ETOONEW, KVM_EUNKNOWNVERSION, KVM_ENOTSUP, KVM_EDROP, KVM_EMISMATCH,
-	KVM_EKEYSIZE, KVM_EDANGLING, KVM_EORDER, KVM_ENOTABLE, KVM_EKVLOCKED,
+	KVM_EKEYSIZE, KVM_EDANGLING, KVM_EORDER, KVM_ENOTABLE, KVM_ENULL,
+	KVM_EVALUESIZE, KVM_EKVLOCKED,
 };
 
 static void test_error__every_code_has_a_name_and_a_text(void **state)
@@ -51,6 +52,9 @@ static void test_error__every_code_has_a_name_and_a_text(void **state)
 	assert_int_equal(KVM_ECANCELED, -6);
 	assert_int_equal(KVM_EKEYSIZE, -500);
 	assert_int_equal(KVM_ENOTABLE, -503);
+	assert_int_equal(KVM_EOTHERDB, -108);
+	assert_int_equal(KVM_ENULL, -504);
+	assert_int_equal(KVM_EVALUESIZE, -505);
 	assert_string_equal(kvm_errname(ENOSPC), "ENOSPC");
 	assert_string_equal(kvm_strerror(ENOENT), strerror(ENOENT));
 	assert_null(kvm_errname(-9999));

@@ -4,9 +4,9 @@
  * against msgpack bytes made by Python's msgpack, not by kvmigrate); byte
  * order under a database collation that is not byte order; the same file
  * content whatever the number of jobs; and every refusal (a dangling
- * membership, a key too long for LMDB, two rows giving one key, a missing
- * table, the wrong schema version, an unknown package, a cancel) leaving no
- * file behind.
+ * membership, a NULL in a key column, a key too long for LMDB, two rows
+ * giving one key, a missing table, the wrong schema version, an unknown
+ * package, a cancel) leaving no file behind.
  */
 #include "kvmt.h"
 
@@ -410,7 +410,8 @@ static void test_export__the_same_records_whatever_the_jobs(void **state)
 	b = records(f->path);
 	assert_int_equal(r4.jobs, 4);
 	assert_int_equal(r1.jobs, 1);
-	assert_int_equal(r1.packages[2].units, 15);
+	/* 15 tokens, and the query for rows without a token */
+	assert_int_equal(r1.packages[2].units, 16);
 	assert_int_equal(r1.packages[2].records, 20003);
 	assert_string_equal(a, b);
 	for (size_t i = 0; i < r1.npackages; i++) {
@@ -472,6 +473,61 @@ static void test_export__dangling_credential_names_the_row(void **state)
 	assert_non_null(strstr(err.msg, "auth_credentials"));
 	assert_non_null(strstr(err.msg, "777"));
 	dir_empty(f->dir);
+}
+
+/* Export with @jobs, expecting KVM_ENULL and a message holding @a and @b;
+ * then run @undo. */
+static void expect_null(struct fixture *f, unsigned jobs, const char *a,
+                        const char *b, const char *undo)
+{
+	struct kvm_export_db_result r;
+	struct kvm_error err = { 0 };
+
+	assert_int_equal(export(f, jobs, NULL, 0, &r, &err), KVM_ENULL);
+	if (strstr(err.msg, a) == NULL || strstr(err.msg, b) == NULL)
+		fail_msg("'%s' or '%s' not in: %s", a, b, err.msg);
+	dir_empty(f->dir);
+	kvmt_exec(f->c, undo);
+}
+
+/* A NULL in a column a key or partition is made of, once the old
+ * schema's NOT NULL is gone, is refused with the table, the column and
+ * the row; a NULL in a column only the value holds is nil. */
+static void test_export__a_null_in_a_key_column_names_the_row(void **state)
+{
+	struct fixture *f = *state;
+	struct kvm_export_db_result r;
+	struct kvm_error err = { 0 };
+
+	fill(f->c);
+	kvmt_exec(f->c, "ALTER TABLE auth_users ALTER display_name DROP NOT NULL;"
+	        "ALTER TABLE graveler_staging_kv ALTER staging_token DROP NOT NULL,"
+	        "  ALTER key DROP NOT NULL;"
+	        "ALTER TABLE actions_runs ALTER commit_id DROP NOT NULL;"
+	        "ALTER TABLE graveler_commits ALTER committer DROP NOT NULL");
+	/* carol is a member: her membership names her first, not as missing */
+	kvmt_exec(f->c, "UPDATE auth_users SET display_name = NULL "
+	        "WHERE display_name = 'carol'");
+	expect_null(f, 1, "table 'auth_user_groups'", "whose display_name is NULL",
+	            "UPDATE auth_users SET display_name = 'carol' "
+	            "WHERE display_name IS NULL");
+	kvmt_exec(f->c, "INSERT INTO auth_users (id, created_at, display_name) "
+	        "VALUES (99, now(), NULL)");
+	expect_null(f, 2, "table 'auth_users': row (id 99)", "'display_name'",
+	            "DELETE FROM auth_users WHERE id = 99");
+	/* rows without a token are in no unit: not left out, refused */
+	kvmt_exec(f->c, "INSERT INTO graveler_staging_kv VALUES (NULL, 'k0', NULL, NULL)");
+	expect_null(f, 2, "row (key 'k0')", "'staging_token'",
+	            "DELETE FROM graveler_staging_kv WHERE staging_token IS NULL");
+	kvmt_exec(f->c, "INSERT INTO graveler_staging_kv VALUES ('st1', NULL, NULL, NULL)");
+	expect_null(f, 1, "row (staging_token 'st1')", "'key'",
+	            "DELETE FROM graveler_staging_kv WHERE key IS NULL");
+	kvmt_exec(f->c, "UPDATE actions_runs SET commit_id = NULL");
+	expect_null(f, 3, "table 'actions_runs': row (run_id 'run1')", "'commit_id'",
+	            "UPDATE actions_runs SET commit_id = 'c1'");
+	kvmt_exec(f->c, "UPDATE graveler_commits SET committer = NULL");
+	if (export(f, 1, NULL, 0, &r, &err) != 0)
+		fail_msg("a NULL committer: %s", err.msg);
 }
 
 static void test_export__key_longer_than_lmdb_allows(void **state)
@@ -626,6 +682,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_export__dangling_membership_names_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__dangling_credential_names_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__key_longer_than_lmdb_allows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export__a_null_in_a_key_column_names_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__two_rows_one_key_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__refused_without_the_old_tables, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__cancel_leaves_nothing, setup, teardown),

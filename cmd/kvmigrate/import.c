@@ -108,13 +108,13 @@ static int report_failure(struct import_opts *o, const struct kvm_error *err)
 		         "again once the other run has ended", o->kv);
 		return cmd_ui_fail(&o->ui, err, KVM_EXIT_LOCKED, hint);
 	case KVM_EMAPFULL:
-		snprintf(hint, sizeof(hint), "'%s' was not changed and the new file "
-		         "was removed; run the command again with a larger "
+		snprintf(hint, sizeof(hint), "'%s' was not changed and no new file "
+		         "is left beside it; run the command again with a larger "
 		         "--map-size", o->kv);
 		break;
 	default:
-		snprintf(hint, sizeof(hint), "'%s' was not changed; the new file "
-		         "was removed", o->kv);
+		snprintf(hint, sizeof(hint), "'%s' was not changed and no new file "
+		         "is left beside it", o->kv);
 		break;
 	}
 	return cmd_ui_fail(&o->ui, err, KVM_EXIT_FAILURE, hint);

@@ -251,6 +251,16 @@ static int report_failure(struct cmd_ui *ui, const struct kvm_up_result *r,
 	case KVM_EKV:
 		return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, "nothing was changed; move "
 		                "the file away or choose another --kv path");
+	case KVM_EOTHERDB:
+		if (r->applied == 0)
+			return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, "nothing was "
+			                   "changed; move that file away or choose "
+			                   "another --keep-export path");
+		snprintf(hint, sizeof(hint), "%zu version%s applied before the "
+		         "failure; the database is at %s, clean.  Move that file "
+		         "away or choose another --keep-export path", r->applied,
+		         r->applied == 1 ? " was" : "s were", now);
+		return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, hint);
 	default:
 		if (r->applied > 0) {
 			snprintf(hint, sizeof(hint), "%zu version%s applied before "
@@ -333,6 +343,7 @@ static const char *failed_phase(const struct kvm_up_result *r,
 	case KVM_ELOCKED:
 	case KVM_EKVLOCKED:  return "lock";
 	case KVM_EKVFOREIGN:
+	case KVM_EOTHERDB:
 	case KVM_EKV:        return "kv-path";
 	default:             return "sql";
 	}

@@ -152,7 +152,12 @@ static int run(struct verify_opts *o)
 	vo.event_ctx = &o->ui;
 	rc = kvm_verify(&vo, r, &err);
 	cmd_progress_clear(&o->ui.progress);
-	if (rc != 0 && rc != KVM_EMISMATCH)
+	if (rc == KVM_EOTHERDB)
+		exitcode = cmd_ui_fail(&o->ui, &err, KVM_EXIT_FAILURE, "nothing was "
+		                       "compared or changed; give the export of "
+		                       "the database --db names, or leave --export "
+		                       "out");
+	else if (rc != 0 && rc != KVM_EMISMATCH)
 		exitcode = cmd_ui_fail(&o->ui, &err, KVM_EXIT_FAILURE,
 		                       "nothing was changed");
 	else if (!o->ui.json)

@@ -67,6 +67,9 @@ enum kvm_errcode {
 	KVM_ELIMIT = -106,
 	/** There are bytes after the end of the export. */
 	KVM_ETRAILING = -107,
+	/** The export file was read from another database than the one
+	 *  given; the message names both. */
+	KVM_EOTHERDB = -108,
 
 	/* database */
 	/** A statement failed on the server; the message carries the
@@ -127,6 +130,13 @@ enum kvm_errcode {
 	KVM_EORDER = -502,
 	/** An old table the export reads does not exist. */
 	KVM_ENOTABLE = -503,
+	/** A row is NULL in a column its KV partition or key is made of
+	 *  (a NOT NULL dropped from the old schema); the message names the
+	 *  table, the column and the row. */
+	KVM_ENULL = -504,
+	/** A record's value is longer than an export file holds (64 MiB);
+	 *  the message names the table, the row and the size. */
+	KVM_EVALUESIZE = -505,
 };
 
 /** Longest message kept in a struct kvm_error, including the NUL. */

@@ -294,6 +294,8 @@ enum kvm_kv_step {
  *         version left no trace and result->version is the clean version
  *         the database is at); KVM_EDB; KVM_ENOTSUP (kv_enabled: the KV
  *         migration is not in this version; nothing was done);
+ *         KVM_EOTHERDB (keep_export holds an export of another
+ *         database, left as it is; nothing was done);
  *         errno values and KVM_ESCHEMA from loading schema_dir;
  *         KVM_EINVAL; KVM_ENOMEM
  */
@@ -504,7 +506,8 @@ struct kvm_export_db_result {
  * @return 0; KVM_ECONNECT, KVM_EDB; KVM_EUNKNOWNVERSION when the database
  *         is not at the last SQL version; KVM_EDIRTY; KVM_ENOTABLE;
  *         KVM_EINVAL for an unknown package; KVM_EKEYSIZE, KVM_EDANGLING,
- *         KVM_EORDER (the message names the table and the row);
+ *         KVM_ENULL, KVM_EVALUESIZE, KVM_EORDER (the message names the
+ *         table and the row);
  *         KVM_ECANCELED; a writer or reader error; an errno value.
  */
 int kvm_export_db(const struct kvm_export_db_opts *opts,
@@ -630,7 +633,9 @@ struct kvm_verify_result {
  * nothing else.
  *
  * @return 0 when equal; KVM_EMISMATCH with result->diffs naming the
- *         first differences; KVM_EKV; reader and export errors; KVM_EINVAL
+ *         first differences; KVM_EOTHERDB when the export file was read
+ *         from another database than the tables (nothing compared);
+ *         KVM_EKV; reader and export errors; KVM_EINVAL
  *         when there is nothing to compare with (no export file, and the
  *         tables not asked for or gone)
  */

@@ -88,8 +88,10 @@ struct kvm_row {
  * Emit one record: the partition is the concatenation of @npart pieces,
  * the key that of @nkey pieces, the value the bytes built in row->value.
  *
- * @return 0; KVM_EKEYSIZE when the LMDB key would exceed KVM_KV_MAX_KEY
- *         (the message names the table, the partition and the key);
+ * @return 0; KVM_EKEYSIZE when the LMDB key would exceed KVM_KV_MAX_KEY,
+ *         KVM_EVALUESIZE when the value exceeds what an export file holds
+ *         (KVM_EXPORT_DEFAULT_MAX_VALUE) (the message names the table, the
+ *         partition and the key);
  *         KVM_ENOMEM; a writer error; KVM_ECANCELED.
  */
 int kvm_row_emit(struct kvm_row *row, const struct kvm_bytes *part, size_t npart,
