@@ -88,6 +88,8 @@ struct kvm_export_reader {
 	/* checks */
 	enum state state;
 	struct kvm_xxh64 file_hash;
+	struct kvm_xxh64 frames_hash;   /* of the compressed bytes read */
+	struct kvm_xxh64 frames_before; /* ... up to the current frame */
 	struct kvm_xxh64 sec_hash;
 	size_t cur;              /* current section */
 	uint64_t records;        /* records read, all sections */
@@ -214,18 +216,25 @@ static uint32_t le32(const uint8_t *p)
 }
 
 /*
- * Check the start of a new frame without consuming it: its magic and its
+ * Check the start of a new frame without consuming it: its magic, its
  * Frame_Header_Descriptor (RFC 8878, 3.1.1.1.1: bit 2 is the checksum
- * flag).  Returns 0 and sets *eof when the input ended cleanly before it.
+ * flag, bit 5 Single_Segment) and its Window_Descriptor (3.1.1.1.2).
+ * Returns 0 and sets *eof when the input ended cleanly before it.
+ *
+ * No checksum covers the frame header, and zstd ignores the descriptor's
+ * unused bit (4) and decodes with any window at least as large as the
+ * frame needs: a flipped bit there would go unnoticed.  zstd writes that
+ * bit clear and every window a power of two (Mantissa 0), so anything else
+ * is damage.
  */
 static int begin_frame(kvm_export_reader *r, int *eof)
 {
-	uint8_t head[5];
+	uint8_t head[6];
 	size_t have = 0;
 	uint32_t magic;
 
 	*eof = 0;
-	/* The five bytes may straddle two reads: peek without consuming. */
+	/* The bytes may straddle two reads: peek without consuming. */
 	while (have < sizeof(head)) {
 		if (r->in_pos == r->in_len) {
 			if (have > 0 && r->fd >= 0) {
@@ -280,16 +289,25 @@ static int begin_frame(kvm_export_reader *r, int *eof)
 		            " (bytes %02x %02x %02x %02x)", r->consumed,
 		            head[0], head[1], head[2], head[3]);
 	}
-	if (have < 5)
+	if (have < 5 || (have < 6 && !(head[4] & 0x20)))
 		return fail(r, KVM_ETRUNCATED, "unexpected end of file inside zstd frame %"
 		            PRIu32 " at offset %" PRIu64, r->frames_done, r->consumed);
 	if (!(head[4] & 0x04))
 		return fail(r, KVM_ECORRUPT, "zstd frame %" PRIu32 " at offset %" PRIu64
 		            " has no content checksum", r->frames_done, r->consumed);
+	if (head[4] & 0x10)
+		return fail(r, KVM_ECORRUPT, "zstd frame %" PRIu32 " at offset %" PRIu64
+		            ": the unused bit of its frame header is set (byte 0x%02x)",
+		            r->frames_done, r->consumed, head[4]);
+	if (!(head[4] & 0x20) && (head[5] & 0x07))
+		return fail(r, KVM_ECORRUPT, "zstd frame %" PRIu32 " at offset %" PRIu64
+		            ": window descriptor 0x%02x is not a power of two",
+		            r->frames_done, r->consumed, head[5]);
 	r->in_frame = 1;
 	r->frame_no = r->frames_done;
 	r->frame_offset = r->consumed;
 	r->frame_d_start = r->d_pos + (r->end - r->start);
+	r->frames_before = r->frames_hash;
 	return 0;
 }
 
@@ -359,6 +377,7 @@ static int fill(kvm_export_reader *r, size_t want, int frame_only, int *eof)
 		out.size = r->buf_cap - r->end;
 		out.pos = 0;
 		ret = ZSTD_decompressStream(r->dctx, &out, &in);
+		kvm_xxh64_update(&r->frames_hash, r->in + r->in_pos, in.pos - r->in_pos);
 		r->consumed += in.pos - r->in_pos;
 		r->in_pos = in.pos;
 		if (ZSTD_isError(ret)) {
@@ -705,12 +724,13 @@ static int key_is(const char *k, size_t n, const char *want)
 enum {
 	F_PACKAGE = 1 << 0, F_INDEX = 1 << 1, F_RECORDS = 1 << 2,
 	F_BYTES = 1 << 3, F_DIGEST = 1 << 4, F_SECTIONS = 1 << 5,
+	F_FRAMES_DIGEST = 1 << 6,
 };
 
 struct fields {
 	const char *type; size_t type_len;
 	const char *package; size_t package_len;
-	uint64_t index, records, bytes, digest;
+	uint64_t index, records, bytes, digest, frames_digest;
 	unsigned have;
 	struct cur sections;        /* the end map's array, unparsed */
 	int64_t nsections;
@@ -765,6 +785,12 @@ static int parse_fields(kvm_export_reader *r, struct cur *c, const char *what,
 			*(bit == F_INDEX ? &f->index : bit == F_RECORDS ? &f->records
 			  : bit == F_BYTES ? &f->bytes : &f->digest) = u;
 			f->have |= bit;
+		} else if (key_is(k, kn, "frames_digest")) {
+			if (f->have & F_FRAMES_DIGEST)
+				goto twice;
+			if (!get_uint(c, &f->frames_digest))
+				goto bad;
+			f->have |= F_FRAMES_DIGEST;
 		} else if (key_is(k, kn, "sections")) {
 			if (f->have & F_SECTIONS)
 				goto twice;
@@ -1135,6 +1161,15 @@ static int read_end(kvm_export_reader *r, size_t size, const struct fields *f,
 		if (check_counts(r, here, "file ", &all, f->records, f->bytes,
 		                 f->digest) != 0)
 			return r->fail.code;
+		/* Optional (files of older writers lack it); the end map's own
+		 * frame checksum keeps it from vanishing by damage. */
+		if ((f->have & F_FRAMES_DIGEST) &&
+		    kvm_xxh64_digest(&r->frames_before) != f->frames_digest)
+			return fail(r, KVM_EDIGEST, "%s: frames digest mismatch: the "
+			            "trailer says %016" PRIx64 ", the %" PRIu64 " bytes "
+			            "before it give %016" PRIx64 " (a damaged frame or "
+			            "block header)", here, f->frames_digest, end_frame,
+			            kvm_xxh64_digest(&r->frames_before));
 	}
 	r->trailer.records = f->records;
 	r->trailer.bytes = f->bytes;
@@ -1340,6 +1375,7 @@ static int reader_create(kvm_export_reader **out, const char *name,
 		return kvm_error_set(err, KVM_EINVAL, "zstd window log %u is not supported", wlog);
 	}
 	kvm_xxh64_init(&r->file_hash, 0);
+	kvm_xxh64_init(&r->frames_hash, 0);
 	*out = r;
 	return 0;
 }

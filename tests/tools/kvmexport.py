@@ -34,7 +34,9 @@ reading taken here, and the one the golden files of testdata/ pin:
     a non-integer or when it is not the second key).
   - A window larger than 2^24 is KVM_ECORRUPT (section 6 lists it among the
     zstd errors), not KVM_ELIMIT.  So are a reserved frame-header bit, a
-    dictionary id and a reserved block type.
+    dictionary id and a reserved block type, and, though zstd accepts
+    them, the unused frame-header bit and a window that is not a power of
+    two (a Window_Descriptor with a Mantissa).
   - The caps on maps apply to every value inside them, known or ignored:
     str, bin and ext at most 1 KiB, arrays at most 256 elements, maps at
     most 32 keys; containers may nest 8 deep below the top-level map (a
@@ -171,6 +173,7 @@ def walk_frame(data, offset, number):
     fcs_flag = fhd >> 6
     f.single_segment = bool(fhd & 0x20)
     reserved = fhd & 0x08
+    unused = fhd & 0x10
     f.checksum = bool(fhd & 0x04)
     did_flag = fhd & 0x03
     did_size = (0, 1, 2, 4)[did_flag]
@@ -185,9 +188,18 @@ def walk_frame(data, offset, number):
     # Section 1: every frame carries a content checksum.
     if not f.checksum:
         fail("KVM_ECORRUPT", "%s has no content checksum" % f.where())
+    # Section 1: no checksum covers the frame header, and zstd decodes a
+    # frame the same with the unused bit set or a larger window; zstd
+    # writes that bit clear and every window a power of two.
+    if unused:
+        fail("KVM_ECORRUPT", "%s: the unused bit of its frame header is set"
+             % f.where())
     if not f.single_segment:
         wd = data[pos]
         pos += 1
+        if wd & 7:
+            fail("KVM_ECORRUPT", "%s: window descriptor 0x%02x is not a power "
+                 "of two" % (f.where(), wd))
         window_log = 10 + (wd >> 3)
         base = 1 << window_log
         f.window = base + (base >> 3) * (wd & 7)
@@ -720,6 +732,8 @@ class StreamChecker:
             fail("KVM_EDIGEST", "trailer: file digest mismatch: trailer says "
                  "0x%016x, read 0x%016x" % (digest, self.file_hash.intdigest()))
         self.end = {"records": records, "bytes": nbytes, "digest": digest}
+        if "frames_digest" in m.values:
+            self.end["frames_digest"] = m.get("frames_digest", "uint")
         self.end_frame = self.frame
         self.state = "done"
 
@@ -780,6 +794,14 @@ def check_bytes(data):
     if len(rest) > INDEX_SIZE:
         fail("KVM_ETRAILING", "trailing data after the end index (%d bytes at "
              "offset %d)" % (len(rest) - INDEX_SIZE, pos + INDEX_SIZE))
+    # Section 4: the optional digest of the file's bytes before the trailer.
+    frames_digest = stream.end.get("frames_digest")
+    if frames_digest is not None:
+        got = xxhash.xxh64(data[:stream.end_frame.offset], seed=0).intdigest()
+        if got != frames_digest:
+            fail("KVM_EDIGEST", "trailer: frames digest mismatch: trailer says "
+                 "0x%016x, the %d bytes before it give 0x%016x"
+                 % (frames_digest, stream.end_frame.offset, got))
     return {
         "header": stream.header,
         "sections": stream.sections,
@@ -1136,6 +1158,15 @@ def broken_files():
     assert not good[offs[1] + 4] & 0x20     # the frame has a descriptor
     add("window-too-large", patched(offs[1] + 5, bytes([(25 - 10) << 3])),
         "KVM_ECORRUPT", "window")
+    # Two bits zstd -dc does not need: a frame header written by zstd has
+    # neither, and no checksum would notice them flipped.
+    assert not good[offs[1] + 4] & 0x10 and not good[offs[1] + 5] & 7
+    add("unused-header-bit",
+        patched(offs[1] + 4, bytes([good[offs[1] + 4] | 0x10])),
+        "KVM_ECORRUPT", "unused bit")
+    add("window-not-power-of-two",
+        patched(offs[1] + 5, bytes([good[offs[1] + 5] | 1])),
+        "KVM_ECORRUPT", "not a power of two")
 
     # -- counts and digests (the digests cover the bytes as written)
     add("wrong-section-count",
