@@ -17,7 +17,8 @@ was read from, independently of the C code.
         and the same decoded records, in the same order.  With --bytes, the
         files' frames between the header frame and the trailer frame are
         identical byte for byte, and so are the trailers but for the file
-        digest (it covers the header, which holds the snapshot time).
+        digest and the frames digest (both cover the header, which holds
+        the snapshot time).
     export-check.py counts FILE
         Print "PACKAGE RECORDS BYTES" per section, from the trailer.
 
@@ -540,8 +541,8 @@ def cmd_db(path, conninfo, errfile, packages):
 
 def between_header_and_trailer(path):
     """The file's bytes after its header frame (frame 0) and before its
-    trailer frame, and its trailer without the file digest (which covers
-    the header, and so the snapshot time)."""
+    trailer frame, and its trailer without the file and frames digests
+    (which cover the header, and so the snapshot time)."""
     with open(path, "rb") as f:
         data = f.read()
     start = kvmexport.walk_frame(data, 0, 0).end
@@ -550,6 +551,7 @@ def between_header_and_trailer(path):
         data[end:-kvmexport.INDEX_SIZE], kvmexport.walk_frame(data, end, -1))
     trailer = msgpack.unpackb(trailer, raw=False)
     trailer.pop("digest", None)
+    trailer.pop("frames_digest", None)
     return data[start:end], trailer
 
 
@@ -583,7 +585,7 @@ def cmd_same(path1, path2, compare_bytes):
                            "differ (%d and %d bytes, first difference at %d "
                            "of them)" % (len(b1), len(b2), i))
         if t1 != t2:
-            raise Mismatch("the trailers differ (file digest aside): %s and %s"
+            raise Mismatch("the trailers differ (file and frames digests aside): %s and %s"
                            % (show(t1, 300), show(t2, 300)))
     print("%s: ok: %d records, %s" % (PROG, n, ", ".join(
         "%s %d" % (s["package"], s["records"]) for s in s1["sections"])))
