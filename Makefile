@@ -3,7 +3,7 @@
 #   make            build build/kvmigrate and build/libkvmigrate.a
 #   make check      build, run every test, then again under ASan+UBSan,
 #                   the export engine's test under TSan, then a short
-#                   fuzz run (starts its own PostgreSQL)
+#                   run of each fuzz target (starts its own PostgreSQL)
 #   make demo       start a PostgreSQL cluster, load a million generated
 #                   rows and migrate them; the cluster and build/demo/
 #                   are kept for a look afterwards
@@ -11,7 +11,10 @@
 #   make install    install the binary, its man page, the static library,
 #                   its headers and kvmigrate.pc under $(DESTDIR)$(PREFIX)
 #   make uninstall  remove the files make install wrote
-#   make fuzz       run the export-reader fuzzer for FUZZ_SECONDS (600)
+#   make fuzz       run each fuzz target (fuzz_reader: the export reader,
+#                   fuzz_import: the import) for FUZZ_SECONDS (600) in turn
+#   make fuzz-check the same for FUZZ_CHECK_SECONDS (15) each, as make
+#                   check does
 #   make crash-test kill and fail `up` at every failure point and at
 #                   CRASH_RANDOM (50) random moments, check each recovery,
 #                   and write the table into design/reliability.md
@@ -25,7 +28,8 @@
 # with AddressSanitizer + UndefinedBehaviorSanitizer), CC, CFLAGS, PREFIX
 # (where install puts the files, default /usr/local; also the prefix in
 # kvmigrate.pc), DESTDIR (a staging root put in front of PREFIX when
-# copying, as for packaging; not in kvmigrate.pc).
+# copying, as for packaging; not in kvmigrate.pc), FUZZ_TARGETS (the fuzz
+# targets make fuzz and fuzz-check run, default both).
 
 VERSION    := 0.1.0
 BUILD      ?= build
@@ -33,7 +37,7 @@ SANITIZE   ?= 0
 CC         ?= cc
 FUZZ_CC    ?= clang
 FUZZ_SECONDS       ?= 600
-FUZZ_CHECK_SECONDS ?= 20
+FUZZ_CHECK_SECONDS ?= 15
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 
@@ -166,20 +170,36 @@ check: deps
 	@cat $(BUILD)/tests.counts build/asan/tests.counts $(BUILD)/crash.counts | \
 	  awk '{ p += $$1; f += $$2 } END { print "check: " p " passed, " f " failed" }'
 
-# The fuzzer is built with clang's libFuzzer, separately from $(BUILD).
-FUZZ_BIN := build/fuzz/fuzz_reader
-FUZZ_LIB_SRCS := $(filter format/% lib/error.c,$(LIB_SRCS))
-$(FUZZ_BIN): tests/fuzz/fuzz_reader.c $(FUZZ_LIB_SRCS) | deps
+# The fuzz targets are built with clang's libFuzzer, separately from
+# $(BUILD): fuzz_reader feeds the export reader, fuzz_import the import
+# (the reader, its reading thread and LMDB). Each is linked with the
+# library sources it needs, compiled with it.
+FUZZ_TARGETS ?= fuzz_reader fuzz_import
+FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/%)
+FUZZ_READER_SRCS := $(filter format/% lib/error.c,$(LIB_SRCS))
+FUZZ_IMPORT_SRCS := $(FUZZ_READER_SRCS) $(addprefix lib/,import.c kvstore.c \
+                    readahead.c readprog.c show.c)
+FUZZ_HDRS := $(HEADERS) $(wildcard format/*.h lib/*.h)
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -DKVM_VERSION='"$(VERSION)"' -Iinclude \
+              -Iformat -Ilib -pthread -g -O1 -fsanitize=fuzzer,address,undefined
+
+build/fuzz/fuzz_reader: tests/fuzz/fuzz_reader.c $(FUZZ_READER_SRCS) $(FUZZ_HDRS) | deps
 	@mkdir -p $(@D)
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -DKVM_VERSION='"$(VERSION)"' -Iinclude \
-	  -Iformat -Ilib -g -O1 -fsanitize=fuzzer,address,undefined \
-	  $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $(filter %.c,$^) $(PKG_LIBS)
 
-fuzz-check: $(FUZZ_BIN)
-	sh tests/tools/fuzz.sh $(FUZZ_BIN) $(FUZZ_CHECK_SECONDS)
+build/fuzz/fuzz_import: tests/fuzz/fuzz_import.c $(FUZZ_IMPORT_SRCS) $(FUZZ_HDRS) | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $(filter %.c,$^) $(PKG_LIBS)
 
-fuzz: $(FUZZ_BIN)
-	sh tests/tools/fuzz.sh $(FUZZ_BIN) $(FUZZ_SECONDS)
+# Every target runs, each for the given time; a failure of one still lets
+# the others run, and fails the whole.
+fuzz-check: $(FUZZ_BINS)
+	rc=0; for f in $(FUZZ_BINS); do \
+	  sh tests/tools/fuzz.sh $$f $(FUZZ_CHECK_SECONDS) || rc=1; done; exit $$rc
+
+fuzz: $(FUZZ_BINS)
+	rc=0; for f in $(FUZZ_BINS); do \
+	  sh tests/tools/fuzz.sh $$f $(FUZZ_SECONDS) || rc=1; done; exit $$rc
 
 # The crash sweep (tests/tools/crash-sweep.py) runs the build with failure
 # points.  make check runs it on a smaller database with fewer random kills.

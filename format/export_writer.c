@@ -301,6 +301,11 @@ static int check_header(const struct kvm_export_header *h, struct kvm_error *err
 		return kvm_error_set(err, KVM_EINVAL,
 		                     "the source database identity is missing or longer than %d bytes",
 		                     KVM_EXPORT_MAX_STRING);
+	if (h->kv_migration_version < 0 || h->source_schema_version < 0)
+		return kvm_error_set(err, KVM_EINVAL,
+		                     "schema versions are never negative: KV migration "
+		                     "version %" PRId64 ", source version %" PRId64,
+		                     h->kv_migration_version, h->source_schema_version);
 	if (h->snapshot_time.nsec > 999999999u)
 		return kvm_error_set(err, KVM_EINVAL, "snapshot time has %u nanoseconds",
 		                     h->snapshot_time.nsec);

@@ -315,6 +315,24 @@ static int above_last(const struct build *b, size_t len)
 	return !b->any || c > 0 || (c == 0 && len > b->last_len);
 }
 
+/* Whether @rec is at one of the keys the import writes its metadata under. */
+static int meta_key(const struct kvm_export_record *rec)
+{
+	static const char *const keys[] = {
+		KVM_KV_META_SCHEMA_VERSION, KVM_KV_META_MIGRATION_ID,
+		KVM_KV_META_EXPORT_DIGEST,
+	};
+
+	if (rec->partition_len != strlen(KVM_KV_META_PARTITION) ||
+	    memcmp(rec->partition, KVM_KV_META_PARTITION, rec->partition_len) != 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (rec->key_len == strlen(keys[i]) &&
+		    memcmp(rec->key, keys[i], rec->key_len) == 0)
+			return 1;
+	return 0;
+}
+
 /* Put one entry: appended when its key is above every key so far.
  * Returns 1 when appended, 0 when put in the middle, or an error. */
 static int put(struct build *b, const struct kvm_export_record *rec,
@@ -458,6 +476,17 @@ static int load(struct build *b, uint64_t map, struct kvm_error *err)
 
 	if ((rc = kvm_export_reader_open(&rd, b->o->input, NULL, err)) != 0)
 		return rc;
+	/* The store keeps the version as a msgpack uint, which is what status
+	 * and a later import read back: a store with a negative one would be
+	 * one kvmigrate no longer recognises, and never replaces. */
+	if (kvm_export_reader_header(rd)->kv_migration_version < 0) {
+		rc = kvm_error_set(err, KVM_ECORRUPT, "'%s': the header's KV "
+		                   "migration version %" PRId64 " is negative; a KV "
+		                   "store records 0 or more", b->o->input,
+		                   kvm_export_reader_header(rd)->kv_migration_version);
+		kvm_export_reader_close(rd);
+		return rc;
+	}
 	b->rd = rd;
 	/* The file is read on a thread of its own while this one fills the
 	 * store: the two take about as long. */
@@ -478,6 +507,13 @@ static int load(struct build *b, uint64_t map, struct kvm_error *err)
 	prog.nout = &b->r->npackages;
 	while ((rc = kvm_readahead_next(ra, &rec, err)) == 0) {
 		kvm_readprog_record(&prog, &rec);
+		/* Refused here, where the message can name the record, rather
+		 * than as a key twice when the metadata is written at the end. */
+		if (meta_key(&rec)) {
+			rc = record_error(b, &rec, KVM_EORDER, "kvmigrate writes its "
+			                  "own metadata under this key", err);
+			break;
+		}
 		if ((rc = put(b, &rec, map, err)) != 0 && rc != 1)
 			break;
 		b->r->appended += (uint64_t)rc;
@@ -523,8 +559,10 @@ static int publish(struct build *b, struct kvm_error *err)
 	b->txn = NULL;
 	if (rc == MDB_MAP_FULL)
 		return kvm_error_set(err, KVM_EMAPFULL, "the LMDB map of %" PRIu64
-		                     " bytes is full at the commit; give a larger "
-		                     "one with --map-size BYTES", b->r->map_size);
+		                     " bytes is full at the commit of %" PRIu64
+		                     " records of '%s'; give a larger one with "
+		                     "--map-size BYTES", b->r->map_size,
+		                     b->r->records, b->o->input);
 	if (rc == 0 && (rc = KVM_FAIL("import.committed", err)) != 0)
 		return rc;
 	if (rc != 0 || (rc = mdb_env_sync(b->env, 1)) != 0 ||

@@ -436,6 +436,16 @@ static void test_format__writer_refuses_calls_out_of_order(void **state)
 		assert_int_equal(kvm_export_writer_open(&w, path, &o, &err), KVM_EINVAL);
 		assert_non_null(strstr(err.msg, "twice"));
 	}
+	/* A negative schema version, which no store could record. */
+	h = header_of(PK3, 2);
+	h.kv_migration_version = -1;
+	assert_int_equal(kvm_export_writer_open(&w, path, &o, &err), KVM_EINVAL);
+	assert_non_null(strstr(err.msg, "KV migration version -1"));
+	h = header_of(PK3, 2);
+	h.source_schema_version = -8;
+	assert_int_equal(kvm_export_writer_open(&w, path, &o, &err), KVM_EINVAL);
+	assert_non_null(strstr(err.msg, "source version -8"));
+	assert_int_equal(count_entries(dir), 0);
 	/* So do zstd levels outside the accepted range; its ends are taken. */
 	h = header_of(PK3, 2);
 	o.level = KVM_EXPORT_MAX_LEVEL + 1;

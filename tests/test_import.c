@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1056,6 +1057,82 @@ static void test_import__an_existing_store_needs_force(void **state)
 	recs_free(&b);
 }
 
+/*
+ * The store keeps its KV version as a msgpack uint: an export whose
+ * header has a negative one (the writer makes none; the file is the
+ * fuzzer's, testdata/fuzz-regressions/fuzz_import/) is refused before
+ * anything is built, and version 0, the smallest, makes a store a later
+ * import recognises.
+ */
+static void test_import__a_negative_kv_version_is_refused(void **state)
+{
+	static const char neg[] =
+		"testdata/fuzz-regressions/fuzz_import/negative-kv-version.kvm";
+	struct fixture *f = *state;
+	struct recs rs = { 0 };
+	struct kvm_import_result r;
+	struct kvm_error err;
+	unsigned char *bytes;
+	size_t n;
+	struct snap s;
+
+	assert_non_null(bytes = kvmt_read_file(neg, &n));
+	assert_int_equal(kvmt_write_file(f->in, bytes, n), 0);
+	assert_int_equal(import(f, f->in, 0, 0, NULL, &r, &err), KVM_ECORRUPT);
+	assert_non_null(strstr(err.msg, "version -1 is negative"));
+	assert_non_null(strstr(err.msg, f->in));
+	assert_false(exists(f->kv));
+	assert_dir_holds(f->dir, "in.kvm", (const char *)NULL);
+
+	many_records(&rs, 20, 10);
+	make_export(f->in, PK3, 1, &rs, 0);
+	import_ok(f, f->in, 0, 0, &r);
+	assert_int_equal(r.kv_version, 0);
+	/* recognised as kvmigrate's: refused without --force, not unreadable */
+	assert_int_equal(import(f, f->in, 0, 0, NULL, &r, &err), KVM_EKVEXISTS);
+
+	/* over that store with --force: refused, the store kept */
+	assert_int_equal(kvmt_write_file(f->in, bytes, n), 0);
+	s = snap_take(f->kv);
+	assert_int_equal(import(f, f->in, 1, 0, NULL, &r, &err), KVM_ECORRUPT);
+	assert_unchanged(f->kv, &s);
+	assert_dir_holds(f->dir, "in.kvm", "store.lmdb", (const char *)NULL);
+	free(bytes);
+	recs_free(&rs);
+}
+
+/*
+ * A record at one of the keys the import writes its metadata under is
+ * refused where it is read, naming it, not taken for a key twice at the
+ * end.
+ */
+static void test_import__a_record_at_a_metadata_key_is_refused(void **state)
+{
+	static const char *const meta[] = {
+		KVM_KV_META_SCHEMA_VERSION, KVM_KV_META_MIGRATION_ID,
+		KVM_KV_META_EXPORT_DIGEST,
+	};
+	struct fixture *f = *state;
+	struct kvm_import_result r;
+	struct kvm_error err;
+
+	for (size_t i = 0; i < sizeof(meta) / sizeof(meta[0]); i++) {
+		struct recs rs = { 0 };
+
+		many_records(&rs, 20, 10);
+		recs_adds(&rs, 1, KVM_KV_META_PARTITION, meta[i], "\x07", 1);
+		make_export(f->in, PK3, 2, &rs, 8);
+		assert_int_equal(import(f, f->in, 0, 0, NULL, &r, &err), KVM_EORDER);
+		assert_non_null(strstr(err.msg, "record 20 "));
+		assert_non_null(strstr(err.msg, meta[i]));
+		assert_non_null(strstr(err.msg, "its own metadata"));
+		assert_string_equal(err.package, "refs");
+		assert_false(exists(f->kv));
+		assert_dir_holds(f->dir, "in.kvm", (const char *)NULL);
+		recs_free(&rs);
+	}
+}
+
 static int reader_line(const char *msg, void *ctx)
 {
 	char *out = ctx;
@@ -1487,6 +1564,8 @@ int main(void)
 		T(test_import__a_file_that_is_not_lmdb_is_foreign),
 		T(test_import__an_lmdb_store_without_metadata_is_foreign),
 		T(test_import__an_existing_store_needs_force),
+		T(test_import__a_negative_kv_version_is_refused),
+		T(test_import__a_record_at_a_metadata_key_is_refused),
 		T(test_import__a_live_reader_in_this_process_keeps_the_store),
 		T(test_import__a_live_reader_in_another_process_keeps_the_store),
 		T(test_import__a_full_map_names_map_size),

@@ -572,7 +572,9 @@ struct kvm_import_result {
  *
  * @return 0; KVM_EKVFOREIGN, KVM_EKVEXISTS, KVM_EKVBUSY; KVM_EMAPFULL
  *         (the message names the sizes and --map-size); KVM_EKV (LMDB);
- *         KVM_EKEYSIZE; KVM_EORDER (a KV entry twice); any reader error;
+ *         KVM_EKEYSIZE; KVM_EORDER (a KV entry twice, or a record at one
+ *         of the metadata keys); KVM_ECORRUPT also for a header whose KV
+ *         migration version is negative; any reader error;
  *         KVM_ECANCELED; an errno value.
  */
 int kvm_import_file(const struct kvm_import_opts *opts,
