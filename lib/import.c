@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include <lmdb.h>
+#include <zstd.h>
 
 #include "kvm/export.h"
 #include "kvm/kvkey.h"
@@ -171,6 +172,17 @@ static int check_target(const struct kvm_import_opts *o, int *replacing,
 /* The new store                                                       */
 /* ------------------------------------------------------------------ */
 
+/* The most a zstd file of @file_bytes can decompress to: at best a
+ * 4-byte block (an RLE block) stands for a whole block, and no more than
+ * the map's arithmetic can hold. */
+static uint64_t max_decompressed(uint64_t file_bytes)
+{
+	const uint64_t ratio = ZSTD_BLOCKSIZE_MAX / 4;
+	const uint64_t most = (UINT64_MAX - MAP_EXTRA) / MAP_FACTOR;
+
+	return file_bytes > most / ratio ? most : file_bytes * ratio;
+}
+
 /* The map size; *@from_trailer says whether the export's trailer gave it
  * (only then is it reserved in the file, see reserve_map). */
 static int map_size(const struct kvm_import_opts *o, uint64_t *out,
@@ -179,7 +191,6 @@ static int map_size(const struct kvm_import_opts *o, uint64_t *out,
 	struct kvm_export_info *info;
 	struct kvm_error scratch;
 
-	(void)err;
 	*from_trailer = 0;
 	if (o->map_size != 0) {
 		*out = o->map_size;
@@ -195,6 +206,19 @@ static int map_size(const struct kvm_import_opts *o, uint64_t *out,
 	if (kvm_export_inspect(o->input, 0, NULL, &info, &scratch) != 0) {
 		*out = KVM_IMPORT_DEFAULT_STREAM_MAP;
 		return 0;
+	}
+	/* The trailer's checksum holds only against damage, not a crafted
+	 * file: its byte count must be one the file could decompress to, or
+	 * the map would overflow, or a false size be reserved on disk. */
+	if (info->trailer.bytes > max_decompressed(info->file_bytes)) {
+		int rc = kvm_error_set(err, KVM_ECOUNT, "'%s': byte count "
+		                       "mismatch: the trailer says %" PRIu64 " bytes, "
+		                       "more than a file of %" PRIu64 " can hold",
+		                       o->input, info->trailer.bytes,
+		                       info->file_bytes);
+
+		kvm_export_info_free(info);
+		return rc;
 	}
 	*out = info->trailer.bytes * MAP_FACTOR + MAP_EXTRA;
 	*from_trailer = 1;

@@ -1527,6 +1527,29 @@ static void test_import__a_broken_export_leaves_nothing(void **state)
 	recs_free(&rs);
 }
 
+/*
+ * The map is sized from the trailer: a byte count no file of its size
+ * could decompress to is refused before any map is reserved or record
+ * read (unchecked, twice it overflows to a small map, or a false size is
+ * reserved on disk).
+ */
+static void test_import__a_trailer_byte_count_past_the_file(void **state)
+{
+	static const char path[] = "testdata/broken/bytes-beyond-file.kvm";
+	struct fixture *f = *state;
+	struct kvm_import_result r;
+	struct kvm_error err;
+
+	assert_int_equal(import(f, path, 0, 0, NULL, &r, &err), KVM_ECOUNT);
+	assert_non_null(strstr(err.msg, path));
+	assert_non_null(strstr(err.msg, "18446744073709551615 bytes, more than "
+	                                "a file of"));
+	assert_int_equal(r.records, 0);
+	assert_int_equal(r.map_size, 0);
+	assert_false(exists(f->kv));
+	assert_dir_holds(f->dir, (const char *)NULL);
+}
+
 static void test_import__cancel_leaves_nothing(void **state)
 {
 	struct fixture *f = *state;
@@ -1573,6 +1596,7 @@ int main(void)
 		T(test_import__a_key_longer_than_lmdb_allows),
 		T(test_import__a_key_twice_is_refused),
 		T(test_import__a_broken_export_leaves_nothing),
+	T(test_import__a_trailer_byte_count_past_the_file),
 		T(test_import__cancel_leaves_nothing),
 	};
 

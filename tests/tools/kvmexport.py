@@ -1181,6 +1181,11 @@ def broken_files():
         "KVM_EDIGEST", "file digest mismatch")
     add("wrong-bytes", export(fix_section_end=section_end(0, "bytes", more)),
         "KVM_ECOUNT", "byte count mismatch")
+    # A byte count no file of its size could decompress to: an import that
+    # sizes its map from the trailer must refuse it before reserving that.
+    add("bytes-beyond-file",
+        export(fix_end=end("bytes", lambda v: (1 << 64) - 1)),
+        "KVM_ECOUNT", "byte count mismatch")
 
     # -- declared lengths past the caps.  The frame ends a few bytes after
     # the declaration and the file with it (no trailer, no index): a reader
