@@ -4,17 +4,16 @@
  * The store is built in a temporary file beside the target, opened with
  * MDB_NOLOCK (nobody else knows the file) and MDB_NOSYNC (one sync at the
  * end).  The file is first given its whole map with fallocate(2); then it
- * is written through the map (MDB_WRITEMAP) in one write transaction: no
- * copy through write(2), and the dirty pages are the file's pages, not the
- * process's memory.  Where the space is not reserved (standard input,
- * whose size is unknown; an explicit --map-size; a file system without
- * fallocate), pages go
- * through write(2) in transactions of 65,536 records, which bound the
- * dirty pages held in memory.  The export is read and
- * verified in the same pass: the reader checks every frame, count and
- * digest, and only once it reported the verified end are the metadata
- * entries written, the last transaction committed, the file synced and
- * renamed over the target.
+ * is written through the map (MDB_WRITEMAP), in transactions of at most
+ * 524,288 records or 256 MiB: no copy through write(2), and the dirty
+ * pages are the file's pages, not the process's memory.  Where the space
+ * is not reserved (standard input, whose size is unknown; an explicit
+ * --map-size; a file system without fallocate), pages go through
+ * write(2) in transactions of 65,536 records, which bound the dirty pages
+ * held in memory.  The export is read and verified in the same pass: the
+ * reader checks every frame, count and digest, and only once it reported
+ * the verified end are the metadata entries written, the last
+ * transaction committed, the file synced and renamed over the target.
  *
  * Records come in byte order of their LMDB keys within a section, and the
  * sections mostly follow each other (auth, graveler, repo/, staging/):
@@ -56,8 +55,16 @@
 /* Records between two looks at the cancel flag. */
 #define CANCEL_EVERY 1024u
 /* Records per write transaction without MDB_WRITEMAP: bounds the dirty
- * pages held in memory (about 40 MB for staged objects). */
+ * pages held in memory (about 40 MB for staged objects).  Through the
+ * map, the writeback of the pages written so far starts as often. */
 #define COMMIT_EVERY 65536u
+/* A write transaction through the map ends at whichever comes first.
+ * LMDB lists the pages a transaction dirtied even with MDB_WRITEMAP, and
+ * past its dirty list's 131,072 entries it keeps 8 bytes per page more
+ * until the commit: one transaction for 5 million records held 4 MB more
+ * than for 1 million.  Either bound stays under 128 Ki pages. */
+#define MAP_TXN_RECORDS 524288u
+#define MAP_TXN_BYTES (256u << 20)
 /* Longest LMDB key this code handles, whatever LMDB's own limit is. */
 #define KEY_MAX 2048
 
@@ -70,6 +77,8 @@ struct build {
 	MDB_dbi dbi;
 	int maxkey;
 	int writemap;              /* the map is reserved in the file */
+	uint64_t txn_records;      /* records put in this write transaction */
+	uint64_t txn_bytes;        /* and their partition, key and value bytes */
 	unsigned char last[KEY_MAX];   /* the largest key so far */
 	size_t last_len;
 	int any;
@@ -462,6 +471,7 @@ static int next_txn(struct build *b, struct kvm_error *err)
 	int rc = mdb_txn_commit(b->txn);
 
 	b->txn = NULL;
+	b->txn_records = b->txn_bytes = 0;
 	if (rc == 0)
 		rc = mdb_txn_begin(b->env, NULL, 0, &b->txn);
 	if (rc == MDB_MAP_FULL)
@@ -542,6 +552,8 @@ static int load(struct build *b, uint64_t map, struct kvm_error *err)
 			break;
 		b->r->appended += (uint64_t)rc;
 		b->r->records++;
+		b->txn_records++;
+		b->txn_bytes += rec.partition_len + rec.key_len + rec.value_len;
 		if ((rc = KVM_FAIL_EVERY("import.records", b->r->records, err)) != 0)
 			break;
 		if (b->r->records % COMMIT_EVERY == 0) {
@@ -550,6 +562,10 @@ static int load(struct build *b, uint64_t map, struct kvm_error *err)
 			else if ((rc = next_txn(b, err)) != 0)
 				break;
 		}
+		if (b->writemap && (b->txn_records >= MAP_TXN_RECORDS ||
+		                    b->txn_bytes >= MAP_TXN_BYTES) &&
+		    (rc = next_txn(b, err)) != 0)
+			break;
 		if (b->r->records % CANCEL_EVERY == 0 && b->o->cancel != NULL &&
 		    *b->o->cancel) {
 			rc = kvm_error_set(err, KVM_ECANCELED, "canceled");

@@ -242,6 +242,7 @@ struct store_info {
 	size_t mapsize;
 	size_t entries;       /* ms_entries of the unnamed database */
 	unsigned dbi_flags;
+	size_t last_txnid;    /* write transactions the store was built in */
 };
 
 /*
@@ -273,6 +274,7 @@ static void read_store(const char *path, struct entries *out,
 	assert_int_equal(mdb_env_info(env, &ei), 0);
 	info->entries = ms.ms_entries;
 	info->mapsize = ei.me_mapsize;
+	info->last_txnid = ei.me_last_txnid;
 	assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
@@ -1339,6 +1341,32 @@ static void test_import__more_than_the_reading_thread_holds(void **state)
 	recs_free(&rs);
 }
 
+/*
+ * Through the map, a write transaction ends after 524,288 records (LMDB
+ * would otherwise keep 8 bytes more per page past its dirty list, for
+ * the whole import): more records are loaded in several, and the store
+ * holds every one of them.
+ */
+static void test_import__many_records_in_several_transactions(void **state)
+{
+	struct fixture *f = *state;
+	struct recs rs = { 0 };
+	struct kvm_import_result r;
+	struct store_info info;
+	struct entries got;
+	uint64_t digest;
+
+	many_records(&rs, 600000, 4);
+	digest = make_export(f->in, PK3, 1, &rs, 8);
+	import_ok(f, f->in, 0, 0, &r);
+	assert_int_equal(r.appended, rs.n);
+	assert_store_holds(f, &rs, 8, digest, &r);
+	read_store(f->kv, &got, &info);
+	assert_int_equal(info.last_txnid, 2);
+	entries_free(&got);
+	recs_free(&rs);
+}
+
 static void test_import__a_key_longer_than_lmdb_allows(void **state)
 {
 	struct fixture *f = *state;
@@ -1593,10 +1621,11 @@ int main(void)
 		T(test_import__a_live_reader_in_another_process_keeps_the_store),
 		T(test_import__a_full_map_names_map_size),
 		T(test_import__more_than_the_reading_thread_holds),
+		T(test_import__many_records_in_several_transactions),
 		T(test_import__a_key_longer_than_lmdb_allows),
 		T(test_import__a_key_twice_is_refused),
 		T(test_import__a_broken_export_leaves_nothing),
-	T(test_import__a_trailer_byte_count_past_the_file),
+		T(test_import__a_trailer_byte_count_past_the_file),
 		T(test_import__cancel_leaves_nothing),
 	};
 
