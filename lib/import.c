@@ -677,9 +677,6 @@ int kvm_import_file_locked(const struct kvm_import_opts *o,
 	int rc, replacing, reserve;
 
 	memset(r, 0, sizeof(*r));
-	if (o->input == NULL || o->kv_path == NULL || o->kv_path[0] == '\0')
-		return kvm_error_set(err, KVM_EINVAL, "import: no export file or "
-		                     "no KV path");
 	if ((rc = check_target(o, &replacing, err)) != 0 ||
 	    (rc = map_size(o, &map, &reserve, err)) != 0)
 		return rc;

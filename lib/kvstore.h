@@ -28,7 +28,8 @@ void kvm_kv_probe(const char *path, struct kvm_status *st);
 int kvm_kv_lock(const char *kv_path, int *fd, struct kvm_error *err);
 void kvm_kv_unlock(int fd);
 
-/** kvm_import_file() for a caller that holds kvm_kv_lock() already. */
+/** kvm_import_file() for a caller that holds kvm_kv_lock() already, with
+ * @o's input and kv_path set (kvm_import_file() checks them). */
 int kvm_import_file_locked(const struct kvm_import_opts *o,
                            struct kvm_import_result *r, struct kvm_error *err);
 
