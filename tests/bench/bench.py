@@ -69,6 +69,10 @@ import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "tools"))
+import docregion  # noqa: E402
+
 PROG = "bench"
 SEED = 1
 DEFAULT_SIZES = ["1m", "2.5m", "5m"]
@@ -835,25 +839,6 @@ def environment(args, pg, logdir, sizes):
     }
 
 
-# --- output -----------------------------------------------------------------
-
-def write_region(path, text):
-    """Replace what lies between the markers of @path by @text."""
-    try:
-        with open(path) as f:
-            doc = f.read()
-    except OSError as e:
-        raise Failed("writing %s: %s" % (path, e.strerror))
-    b, e = doc.find(BEGIN), doc.find(END)
-    if b < 0 or e < b or doc.count(BEGIN) != 1 or doc.count(END) != 1:
-        raise Failed("writing %s: it needs one %s line and one %s line after it" % (path, BEGIN, END))
-    new = doc[:b + len(BEGIN)] + "\n" + text + doc[e:]
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(new)
-    os.replace(tmp, path)
-
-
 # --- main -------------------------------------------------------------------
 
 def parse_env():
@@ -903,7 +888,10 @@ def main():
         print(text, end="", flush=True)
         with open(os.path.join(args.scratch, "results.json"), "w") as f:
             json.dump({"environment": env, "results": results}, f, indent=1)
-        write_region(args.out, text)
+        try:
+            docregion.replace(args.out, "bench", text)
+        except (OSError, ValueError) as e:
+            raise Failed("writing %s: %s" % (args.out, e))
     except Failed as e:
         print("%s: failed: %s" % (PROG, e), file=sys.stderr)
         return drop_big_files(run_dir)

@@ -79,6 +79,8 @@ import time
 import msgpack
 import xxhash
 
+import docregion
+
 ZSTD_MAGIC = 0xFD2FB528
 SKIPPABLE_MASK = 0xFFFFFFF0
 SKIPPABLE_START = 0x184D2A50
@@ -86,8 +88,6 @@ INDEX_SIZE = 24
 WINDOW = 4096
 KEEP_FAILURES = 5
 TIMEOUT = 120
-BEGIN = "<!-- corrupt:begin -->"
-END = "<!-- corrupt:end -->"
 
 AMOUNTS = {
     # step in the truncation windows, variants per random class, whether
@@ -431,18 +431,6 @@ class Tally:
         return "\n".join(rows) + "\n", total
 
 
-def write_doc(path, text):
-    with open(path) as f:
-        doc = f.read()
-    a, b = doc.find(BEGIN), doc.find(END)
-    if a < 0 or b < a:
-        die("%s: no %s ... %s region" % (path, BEGIN, END))
-    doc = doc[:a + len(BEGIN)] + "\n" + text + doc[b:]
-    with open(path + ".tmp", "w") as f:
-        f.write(doc)
-    os.rename(path + ".tmp", path)
-
-
 def main():
     ap = argparse.ArgumentParser(description="Damaged exports against "
                                  "kvmigrate import.")
@@ -514,7 +502,7 @@ def main():
                     f.write("fail %s %s: %s\n" % (cls, describe(v), why))
     if args.doc:
         when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-        write_doc(args.doc, "\nLast run: %s, `make corrupt-test` (amount %s, "
+        docregion.replace(args.doc, "corrupt", "\nLast run: %s, `make corrupt-test` (amount %s, "
                   "seed %d, %d job%s): an export of %s bytes, %d sections, "
                   "%d zstd frames (%s); %s variants in %.0f s, %d failed.  "
                   "The seconds add up the imports' run times "
