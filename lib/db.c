@@ -253,6 +253,18 @@ static void describe(PGconn *conn, char *out, size_t size)
 	         port && port[0] ? port : "", user ? user : "");
 }
 
+/*
+ * libpq's default notice processor writes to stderr: a server NOTICE (a
+ * SQL version's DDL may raise one), or the FATAL that follows an error a
+ * query already returned when the server ends the session.  The library
+ * never prints, and every failure reaches the caller as its error.
+ */
+static void drop_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 int kvm_db_open(struct kvm_db **out, const struct kvm_db_opts *opts,
                 struct kvm_error *err)
 {
@@ -330,6 +342,7 @@ int kvm_db_open(struct kvm_db **out, const struct kvm_db_opts *opts,
 		sleep_ms(delay);
 		delay = delay * 2 > 2000 ? 2000 : delay * 2;
 	}
+	PQsetNoticeProcessor(db->conn, drop_notice, NULL);
 	*out = db;
 	return 0;
 }

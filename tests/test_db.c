@@ -1,7 +1,7 @@
 /*
  * test_db.c - connecting (lib/db.c): libpq's ways of naming a database,
  * application_name, bounded retries of transient failures only, and
- * messages that never carry the password.
+ * messages that never carry the password; server notices never printed.
  */
 #include "kvmt.h"
 
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -222,6 +223,42 @@ static void test_db__server_errors_are_one_line_with_sqlstate(void **state)
 	kvm_db_close(db);
 }
 
+/*
+ * The library never prints: a server NOTICE or WARNING, which libpq's
+ * default notice processor would write to stderr, reaches no stderr.
+ */
+static void test_db__server_notices_are_not_printed(void **state)
+{
+	struct kvm_db_opts o = { 0 };
+	struct kvm_error err = { 0 };
+	struct kvm_db *db = NULL;
+	char path[] = "/tmp/kvmt-stderr.XXXXXX";
+	int fd, saved, rc;
+	char *text;
+	size_t n;
+	(void)state;
+
+	o.conninfo = kvmt_db();
+	assert_int_equal(kvm_db_open(&db, &o, &err), 0);
+	assert_true((fd = mkstemp(path)) >= 0);
+	fflush(stderr);
+	assert_true((saved = dup(2)) >= 0);
+	assert_true(dup2(fd, 2) == 2);
+	rc = kvm_db_exec(db, "DO $$BEGIN RAISE NOTICE 'kvmt notice'; "
+	                 "RAISE WARNING 'kvmt warning'; END$$", &err);
+	fflush(stderr);
+	assert_true(dup2(saved, 2) == 2);
+	close(saved);
+	close(fd);
+	assert_int_equal(rc, 0);
+	assert_non_null(text = kvmt_read_file(path, &n));
+	unlink(path);
+	if (n != 0)
+		fail_msg("stderr got: %s", text);
+	free(text);
+	kvm_db_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +269,7 @@ int main(void)
 		cmocka_unit_test(test_db__wrong_password_fails_at_once_without_showing_it),
 		cmocka_unit_test(test_db__unreachable_server_is_retried_for_a_bounded_time),
 		cmocka_unit_test(test_db__server_errors_are_one_line_with_sqlstate),
+		cmocka_unit_test(test_db__server_notices_are_not_printed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
