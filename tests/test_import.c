@@ -247,7 +247,7 @@ struct store_info {
 
 /*
  * Read every entry of the store at @path, in cursor order, with the LMDB
- * API alone.  Opened read-only and without a lock file (MDB_NOLOCK), so
+ * API alone (@out NULL: only @info).  Opened read-only and without a lock file (MDB_NOLOCK), so
  * reading leaves the directory as it was.
  */
 static void read_store(const char *path, struct entries *out,
@@ -262,7 +262,6 @@ static void read_store(const char *path, struct entries *out,
 	MDB_envinfo ei;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
 	assert_int_equal(mdb_env_create(&env), 0);
 	rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0600);
 	if (rc != 0)
@@ -275,12 +274,15 @@ static void read_store(const char *path, struct entries *out,
 	info->entries = ms.ms_entries;
 	info->mapsize = ei.me_mapsize;
 	info->last_txnid = ei.me_last_txnid;
-	assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-		entries_add(out, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
-	assert_int_equal(rc, MDB_NOTFOUND);
-	mdb_cursor_close(cur);
+	if (out != NULL) {
+		memset(out, 0, sizeof(*out));
+		assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+			entries_add(out, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+		assert_int_equal(rc, MDB_NOTFOUND);
+		mdb_cursor_close(cur);
+	}
 	mdb_txn_abort(txn);
 	mdb_env_close(env);
 }
@@ -1353,7 +1355,6 @@ static void test_import__many_records_in_several_transactions(void **state)
 	struct recs rs = { 0 };
 	struct kvm_import_result r;
 	struct store_info info;
-	struct entries got;
 	uint64_t digest;
 
 	many_records(&rs, 600000, 4);
@@ -1361,9 +1362,8 @@ static void test_import__many_records_in_several_transactions(void **state)
 	import_ok(f, f->in, 0, 0, &r);
 	assert_int_equal(r.appended, rs.n);
 	assert_store_holds(f, &rs, 8, digest, &r);
-	read_store(f->kv, &got, &info);
+	read_store(f->kv, NULL, &info);
 	assert_int_equal(info.last_txnid, 2);
-	entries_free(&got);
 	recs_free(&rs);
 }
 
