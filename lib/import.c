@@ -3,17 +3,17 @@
  *
  * The store is built in a temporary file beside the target, opened with
  * MDB_NOLOCK (nobody else knows the file) and MDB_NOSYNC (one sync at the
- * end).  The file is first given its whole map with fallocate(2); then it
- * is written through the map (MDB_WRITEMAP), in transactions of at most
- * 524,288 records or 256 MiB: no copy through write(2), and the dirty
- * pages are the file's pages, not the process's memory.  Where the space
- * is not reserved (standard input, whose size is unknown; an explicit
- * --map-size; a file system without fallocate), pages go through
- * write(2) in transactions of 65,536 records, which bound the dirty pages
- * held in memory.  The export is read and verified in the same pass: the
- * reader checks every frame, count and digest, and only once it reported
- * the verified end are the metadata entries written, the last
- * transaction committed, the file synced and renamed over the target.
+ * end).  When the export's trailer gives the map size, the file is first
+ * given its whole map with fallocate(2), so that a full disk is an error
+ * up front rather than a short write gigabytes later.  Pages go through
+ * write(2) in transactions of at most 8,192 records or 4 MiB of records,
+ * which bound the dirty pages LMDB holds in memory, and every 32 MiB the
+ * writeback of what is committed is started, so that the disk works
+ * during the load rather than all at the final sync.  The export is read
+ * and verified in the same pass: the reader checks every frame, count and
+ * digest, and only once it reported the verified end are the metadata
+ * entries written, the last transaction committed, the file synced and
+ * renamed over the target.
  *
  * Records come in byte order of their LMDB keys within a section, and the
  * sections mostly follow each other (auth, graveler, repo/, staging/):
@@ -54,17 +54,14 @@
 #define MAP_EXTRA (64ull << 20)
 /* Records between two looks at the cancel flag. */
 #define CANCEL_EVERY 1024u
-/* Records per write transaction without MDB_WRITEMAP: bounds the dirty
- * pages held in memory (about 40 MB for staged objects).  Through the
- * map, the writeback of the pages written so far starts as often. */
-#define COMMIT_EVERY 65536u
-/* A write transaction through the map ends at whichever comes first.
- * LMDB lists the pages a transaction dirtied even with MDB_WRITEMAP, and
- * past its dirty list's 131,072 entries it keeps 8 bytes per page more
- * until the commit: one transaction for 5 million records held 4 MB more
- * than for 1 million.  Either bound stays under 128 Ki pages. */
-#define MAP_TXN_RECORDS 524288u
-#define MAP_TXN_BYTES (256u << 20)
+/* A write transaction ends at whichever comes first.  Its dirty pages
+ * are LMDB's memory until it commits (one transaction for 5 million
+ * records held 541 MB); at this size it holds about 8 MB, and commits
+ * often enough cost nothing measurable (design/kv-store.md). */
+#define TXN_RECORDS 8192u
+#define TXN_BYTES (4u << 20)
+/* Record bytes between two starts of the writeback. */
+#define WRITE_BEHIND_BYTES (32u << 20)
 /* Longest LMDB key this code handles, whatever LMDB's own limit is. */
 #define KEY_MAX 2048
 
@@ -76,9 +73,10 @@ struct build {
 	MDB_txn *txn;
 	MDB_dbi dbi;
 	int maxkey;
-	int writemap;              /* the map is reserved in the file */
+	int reserved;              /* the map is reserved in the file */
 	uint64_t txn_records;      /* records put in this write transaction */
 	uint64_t txn_bytes;        /* and their partition, key and value bytes */
+	uint64_t behind_bytes;     /* record bytes since the writeback started */
 	unsigned char last[KEY_MAX];   /* the largest key so far */
 	size_t last_len;
 	int any;
@@ -272,16 +270,16 @@ static int create_tmp(struct build *b, struct kvm_error *err)
 
 /*
  * Give the new file its whole map up front when @reserve, so that a full
- * disk is this error rather than a SIGBUS on a page of the map later.
- * Sets b->writemap when the space is reserved; a file system that cannot
- * reserve (EOPNOTSUPP) leaves it 0.
+ * disk is this error rather than a short write after gigabytes.  Sets
+ * b->reserved when the space is reserved; a file system that cannot
+ * reserve (EOPNOTSUPP) leaves it 0, and a full disk is then LMDB's EIO.
  */
 static int reserve_map(struct build *b, uint64_t map, int reserve,
                        struct kvm_error *err)
 {
 	int fd, e = 0;
 
-	b->writemap = 0;
+	b->reserved = 0;
 	if (!reserve)
 		return 0;
 	if ((fd = open(b->tmp, O_RDWR)) < 0 || fallocate(fd, FALLOC_FL_KEEP_SIZE, 0,
@@ -290,7 +288,7 @@ static int reserve_map(struct build *b, uint64_t map, int reserve,
 	if (fd >= 0)
 		close(fd);
 	if (e == 0) {
-		b->writemap = 1;
+		b->reserved = 1;
 		return 0;
 	}
 	if (e == EOPNOTSUPP || e == ENOSYS)
@@ -311,8 +309,7 @@ static int open_store(struct build *b, uint64_t map, int reserve,
 	if ((rc = mdb_env_create(&b->env)) != 0 ||
 	    (rc = mdb_env_set_mapsize(b->env, (size_t)map)) != 0 ||
 	    (rc = mdb_env_open(b->env, b->tmp, MDB_NOSUBDIR | MDB_NOLOCK |
-	                       MDB_NOSYNC | (b->writemap ? MDB_WRITEMAP : 0),
-	                       0600)) != 0 ||
+	                       MDB_NOSYNC, 0600)) != 0 ||
 	    (rc = mdb_txn_begin(b->env, NULL, 0, &b->txn)) != 0 ||
 	    (rc = mdb_dbi_open(b->txn, NULL, 0, &b->dbi)) != 0)
 		return kv_fail(err, rc, "cannot create the KV store", b->tmp);
@@ -463,6 +460,8 @@ static int write_meta(struct build *b, const kvm_export_reader *rd,
 	return rc;
 }
 
+static void write_behind(struct build *b);
+
 /* Commit what is loaded and go on in a new transaction: the file is
  * still unpublished, and a transaction's dirty pages stay in memory until
  * it commits. */
@@ -472,6 +471,10 @@ static int next_txn(struct build *b, struct kvm_error *err)
 
 	b->txn = NULL;
 	b->txn_records = b->txn_bytes = 0;
+	if (rc == 0 && b->behind_bytes >= WRITE_BEHIND_BYTES) {
+		write_behind(b);
+		b->behind_bytes = 0;
+	}
 	if (rc == 0)
 		rc = mdb_txn_begin(b->env, NULL, 0, &b->txn);
 	if (rc == MDB_MAP_FULL)
@@ -485,10 +488,11 @@ static int next_txn(struct build *b, struct kvm_error *err)
 }
 
 /*
- * Through the map, pages would otherwise reach the disk only at the final
- * sync, all at once; starting their writeback as they fill lets the disk
- * work while the export is read.  Pages written again later are simply
- * written again.  Only a hint: a failure shows again at the sync.
+ * Committed pages would otherwise reach the disk only at the final sync,
+ * all at once; starting their writeback as the store grows lets the disk
+ * work while the export is read.  Pages written again later (branch
+ * pages, the meta pages) are simply written again.  Only a hint: a
+ * failure shows again at the sync.
  */
 static void write_behind(struct build *b)
 {
@@ -554,16 +558,10 @@ static int load(struct build *b, uint64_t map, struct kvm_error *err)
 		b->r->records++;
 		b->txn_records++;
 		b->txn_bytes += rec.partition_len + rec.key_len + rec.value_len;
+		b->behind_bytes += rec.partition_len + rec.key_len + rec.value_len;
 		if ((rc = KVM_FAIL_EVERY("import.records", b->r->records, err)) != 0)
 			break;
-		if (b->r->records % COMMIT_EVERY == 0) {
-			if (b->writemap)
-				write_behind(b);
-			else if ((rc = next_txn(b, err)) != 0)
-				break;
-		}
-		if (b->writemap && (b->txn_records >= MAP_TXN_RECORDS ||
-		                    b->txn_bytes >= MAP_TXN_BYTES) &&
+		if ((b->txn_records >= TXN_RECORDS || b->txn_bytes >= TXN_BYTES) &&
 		    (rc = next_txn(b, err)) != 0)
 			break;
 		if (b->r->records % CANCEL_EVERY == 0 && b->o->cancel != NULL &&
@@ -613,11 +611,11 @@ static int publish(struct build *b, struct kvm_error *err)
 		return rc;
 	mdb_env_close(b->env);
 	b->env = NULL;
-	/* The reserved map beyond the last page is given back: the file is
-	 * as long as its pages, as a store written through write(2) is. */
+	/* The blocks reserved past the last page are given back (truncating
+	 * a file drops what fallocate kept beyond its end). */
 	used = ((off_t)info.me_last_pgno + 1) * (off_t)st.ms_psize;
 	if ((fd = open(b->tmp, O_RDWR)) < 0 ||
-	    (b->writemap && ftruncate(fd, used) != 0) || fsync(fd) != 0) {
+	    (b->reserved && ftruncate(fd, used) != 0) || fsync(fd) != 0) {
 		int e = errno;
 
 		if (fd >= 0)

@@ -60,8 +60,9 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size,
                                unsigned int seed);
 size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
 
-/* The map of every import.  Without MDB_WRITEMAP only the pages used
- * are written, so a large map costs nothing until it fills. */
+/* The map of every import.  An explicit map is not reserved in the
+ * file and only the pages used are written, so a large map costs
+ * nothing until it fills. */
 #define MAP_SIZE (4u << 20)
 /* Entries the import adds to the records (design/kv-store.md). */
 #define META_ENTRIES 3
