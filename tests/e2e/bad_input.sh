@@ -101,17 +101,6 @@ want_refused() {
 		fail "no hint line after the error line"
 }
 
-# only_files DIR NAME...: DIR holds exactly these names (hidden ones too)
-only_files() {
-	d=$1
-	shift
-	want=
-	[ $# -eq 0 ] || want=$(printf '%s\n' "$@" | sort | tr '\n' ' ')
-	# shellcheck disable=SC2012 # names made by the tool and this script
-	got=$(ls -A "$d" | sort | tr '\n' ' ')
-	[ "$got" = "$want" ] || fail "$d holds '$got', expected '$want'"
-}
-
 up_kv() {
 	udb=$1
 	shift

@@ -65,17 +65,6 @@ kvcheck() {
 		fail "kv-check.py $1: $(head -n 3 "$T/kvcheck.out" | tr '\n' ' ')"
 }
 
-# only_files DIR NAME...: DIR holds exactly these names (hidden ones too)
-only_files() {
-	d=$1
-	shift
-	want=
-	[ $# -eq 0 ] || want=$(printf '%s\n' "$@" | sort | tr '\n' ' ')
-	# shellcheck disable=SC2012 # names made by the tool and this script
-	got=$(ls -A "$d" | sort | tr '\n' ' ')
-	[ "$got" = "$want" ] || fail "$d holds '$got', expected '$want'"
-}
-
 # blocked_up DB KV: start `up --kv-enabled` on DB in the background ($kpid)
 # while a session of the test holds gateway_multiparts locked ($lockpid),
 # and wait until its export waits on that lock

@@ -106,6 +106,17 @@ pycheck() {
 	msg=$("$PY" "$T/check.py" "$@" 2>&1) || fail "${msg:-check.py $1 failed}"
 }
 
+# only_files DIR NAME...: DIR holds exactly these names (hidden ones too)
+only_files() {
+	d=$1
+	shift
+	want=
+	[ $# -eq 0 ] || want=$(printf '%s\n' "$@" | sort | tr '\n' ' ')
+	# shellcheck disable=SC2012 # names made by the tool and the test
+	got=$(ls -A "$d" | sort | tr '\n' ' ')
+	[ "$got" = "$want" ] || fail "$d holds '$got', expected '$want'"
+}
+
 want_rc() {
 	[ "$rc" -eq "$1" ] || fail "exit status $rc, expected $1"
 }
