@@ -41,16 +41,6 @@ dbprefix=kvmt_conc
 T=$(mktemp -d "${TMPDIR:-/tmp}/kvmt.XXXXXX") || exit 1
 trap 'for p in $bgpids; do kill -CONT "$p" 2>/dev/null; done; cleanup; rm -rf "$T"' EXIT
 
-# filldb: a new database at version 8 with generated rows, its name in $db
-filldb() {
-	newdb || return 1
-	"$KVMIGRATE" up --db "$(conn "$db")" >"$T/up.out" 2>"$T/up.err" ||
-		fail "kvmigrate up: $(head -n 2 "$T/up.err" | tr '\n' ' ')"
-	"$PY" "$GEN" --db "$(conn "$db")" --quiet --size tiny --seed 7 \
-		--staging-rows 20000 2>"$T/gen.err" ||
-		fail "gen-data.py: $(head -n 2 "$T/gen.err" | tr '\n' ' ')"
-}
-
 # paused POINT OUT ARG...: start kvmigrate-fp ARG... in the background,
 # stopping itself at the failure point POINT; its pid in $ppid, its
 # output in $T/OUT.out and $T/OUT.err.  Waits until it has stopped.
@@ -89,13 +79,8 @@ state() {
 		"$(ls -lA --time-style=+ "$2" | awk 'NR > 1 { print $5, $NF }' | tr '\n' ' ')"
 }
 
-kvcheck() {
-	"$PY" "$KVCHECK" "$@" >"$T/kvcheck.out" 2>&1 ||
-		fail "kv-check.py $1: $(head -n 3 "$T/kvcheck.out" | tr '\n' ' ')"
-}
-
 begin "a generated database at version 8, and an uninterrupted run of a copy"
-filldb
+filldb --size tiny --seed 7 --staging-rows 20000
 dbA=$db
 newdb
 dbRef=$db
@@ -159,7 +144,7 @@ kvcheck same "$T/ref/kv" "$T/b/during"
 end
 
 begin "import paused inside its load: up --kv-enabled fails at once (exit 3), nothing changed"
-filldb
+filldb --size tiny --seed 7 --staging-rows 20000
 dbB=$db
 paused import.records b import -i "$T/a/export.kvm" --kv "$T/b/kv" --no-progress
 before=$(state "$dbB" "$T/b")
@@ -175,7 +160,7 @@ kvcheck export "$T/a/export.kvm" "$T/b/kv"
 end
 
 begin "two up started together: one migrates, the other is refused or finds it done"
-filldb
+filldb --size tiny --seed 7 --staging-rows 20000
 dbC=$db
 mkdir "$T/c"
 "$KVMIGRATE" up --kv-enabled --db "$(conn "$dbC")" --kv "$T/c/kv" --lock-wait 0 \

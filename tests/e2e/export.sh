@@ -44,23 +44,6 @@ trap 'cleanup; rm -rf "$T"' EXIT
 
 # --- helpers ------------------------------------------------------------------
 
-# updb: a new database at version 8, its name in $db
-updb() {
-	newdb || return 1
-	"$KVMIGRATE" up --db "$(conn "$db")" >"$T/up.out" 2>"$T/up.err" ||
-		fail "kvmigrate up on $db: $(head -n 2 "$T/up.err" | tr '\n' ' ')"
-}
-
-# filldb ARG...: a new database at version 8 filled by gen-data.py ARG...,
-# its name in $db.
-filldb() {
-	updb || return 1
-	if ! "$PY" "$GEN" --db "$(conn "$db")" --quiet "$@" 2>"$T/gen.err"; then
-		fail "gen-data.py $*: $(head -n 2 "$T/gen.err" | tr '\n' ' ')"
-		return 1
-	fi
-}
-
 # export DB FILE ARG...: kvmigrate export -o FILE --db (DB) ARG...
 export_db() {
 	edb=$1

@@ -41,13 +41,6 @@ gen() {
 	runc "$PY" "$GEN" --db "$(conn "$gdb")" "$@"
 }
 
-# updb: a new database at version 8, its name in $db
-updb() {
-	newdb || return 1
-	"$KVMIGRATE" up --db "$(conn "$db")" >"$T/up.out" 2>"$T/up.err" ||
-		fail "kvmigrate up on $db: $(head -n 2 "$T/up.err" | tr '\n' ' ')"
-}
-
 # pg_dump 15.14 and later frame a plain dump with \restrict KEY and
 # \unrestrict KEY, KEY random: not part of the database.
 # dump DB OUT: the data of DB as INSERTs, into OUT

@@ -34,16 +34,6 @@ trap 'cleanup; rm -rf "$T"' EXIT
 # a pseudo-terminal's output must not depend on the caller's
 unset NO_COLOR
 
-# filldb: a new database at version 8 with a seeded dataset; its name in $db
-filldb() {
-	newdb || return 1
-	"$KVMIGRATE" up -q --db "$(conn "$db")" >/dev/null 2>"$T/up.err" ||
-		fail "kvmigrate up: $(head -n 2 "$T/up.err" | tr '\n' ' ')"
-	"$PY" "$GEN" --db "$(conn "$db")" --quiet --size tiny --seed 7 \
-		--staging-rows 20000 2>"$T/gen.err" ||
-		fail "gen-data.py: $(head -n 2 "$T/gen.err" | tr '\n' ' ')"
-}
-
 # json FILE CHECK...: FILE holds one JSON object (and nothing else) for
 # which each Python expression CHECK (over the object `o`) is true
 json() {
@@ -96,7 +86,7 @@ EOF
 # --- progress ---------------------------------------------------------------
 
 begin "setup: a generated database at version 8"
-filldb
+filldb --size tiny --seed 7 --staging-rows 20000
 dbA=$db
 mkdir "$T/a"
 end
@@ -121,7 +111,7 @@ want_row "$dbA" "9|f"
 end
 
 begin "NO_COLOR=1 under a terminal: progress still redrawn, no color sequence"
-filldb
+filldb --size tiny --seed 7 --staging-rows 20000
 dbB=$db
 mkdir "$T/b"
 NO_COLOR=1 TERM=xterm script -qfec "'$KVMIGRATE' up --kv-enabled --db '$(conn "$dbB")' --kv '$T/b/kv.mdb'" \
@@ -133,7 +123,7 @@ grep -q "$(printf '\033\\[[0-9;]*m')" "$T/tty.out" && fail "a color sequence des
 end
 
 begin "stderr to a file: plain 'progress:' lines (export, import: no read-back), newline-terminated, no carriage return, bounded in number"
-filldb
+filldb --size tiny --seed 7 --staging-rows 20000
 dbC=$db
 mkdir "$T/c"
 start=$(date +%s)
@@ -157,7 +147,7 @@ want_err_grep "^done in [0-9.]+ s: the database is at version 9$"
 end
 
 begin "--no-progress: the summary without progress lines; -q: stderr empty; -q --progress: progress only"
-filldb
+filldb --size tiny --seed 7 --staging-rows 20000
 dbD=$db
 mkdir "$T/d"
 run export --no-progress --db "$(conn "$dbD")" -o "$T/d/e1.kvm"
@@ -185,7 +175,7 @@ end
 
 begin "exit 0: up --kv-enabled --json --metrics-file migrating: packages, versions, paths; the metrics agree"
 mkdir "$T/e"
-filldb
+filldb --size tiny --seed 7 --staging-rows 20000
 dbE=$db
 run up --kv-enabled --json --metrics-file "$T/e/kvm.prom" --keep-export "$T/e/x.kvm" \
 	--db "$(conn "$dbE")" --kv "$T/e/kv.mdb"
@@ -221,7 +211,7 @@ metrics "$T/e/fail.prom" 'kvmigrate_last_run_success{command="export"} 0' \
 end
 
 begin "exit 1: a dangling row, up --json names the package, table and row"
-filldb
+filldb --size tiny --seed 7 --staging-rows 20000
 dbF=$db
 fk=$(sql "$dbF" "SELECT conname FROM pg_constraint WHERE conrelid = 'auth_user_groups'::regclass
 	AND contype = 'f' AND confrelid = 'auth_users'::regclass")
@@ -280,7 +270,7 @@ query "$KVMIGRATE_TEST_DB" "SELECT pg_terminate_backend(pid) FROM pg_stat_activi
 end
 
 begin "exit 4: the drop fails after the bump, up --json: phase drop, changed true, tables left listed"
-filldb
+filldb --size tiny --seed 7 --staging-rows 20000
 dbG=$db
 sql "$dbG" "CREATE VIEW keep_v AS SELECT * FROM graveler_tags" >/dev/null
 run up --kv-enabled --drop-tables --json --db "$(conn "$dbG")" --kv "$T/e/g.mdb"
@@ -326,7 +316,7 @@ no_password() {
 
 begin "a password in --db appears in no output: up, export, verify, status with --json and --metrics-file"
 [ -n "$pw" ] || fail "no password in KVMIGRATE_TEST_DB_TCP"
-filldb
+filldb --size tiny --seed 7 --staging-rows 20000
 dbH=$db
 mkdir "$T/h"
 run up --kv-enabled --json --metrics-file "$T/h/up.prom" --db "$(tcp "$dbH")" --kv "$T/h/kv.mdb"

@@ -37,17 +37,6 @@ OLD_TABLES=17
 T=$(mktemp -d "${TMPDIR:-/tmp}/kvmt.XXXXXX") || exit 1
 trap 'cleanup; rm -rf "$T"' EXIT
 
-# filldb: a new database at version 8 filled with a seeded dataset, its
-# name in $db
-filldb() {
-	newdb || return 1
-	"$KVMIGRATE" up --db "$(conn "$db")" >"$T/up.out" 2>"$T/up.err" ||
-		fail "kvmigrate up: $(head -n 2 "$T/up.err" | tr '\n' ' ')"
-	"$PY" "$GEN" --db "$(conn "$db")" --quiet --size tiny --seed 5 \
-		--staging-rows 20000 2>"$T/gen.err" ||
-		fail "gen-data.py: $(head -n 2 "$T/gen.err" | tr '\n' ' ')"
-}
-
 # old_tables DB: how many of the old tables exist
 old_tables() {
 	sql "$1" "SELECT count(*) FROM pg_class WHERE relkind IN ('r', 'p')
@@ -57,12 +46,6 @@ old_tables() {
 		'graveler_repositories', 'graveler_branches', 'graveler_tags',
 		'graveler_commits', 'graveler_staging_kv', 'actions_runs',
 		'actions_run_hooks', 'gateway_multiparts')"
-}
-
-# kvcheck ARG...: kv-check.py ARG...; its output is the failure
-kvcheck() {
-	"$PY" "$KVCHECK" "$@" >"$T/kvcheck.out" 2>&1 ||
-		fail "kv-check.py $1: $(head -n 3 "$T/kvcheck.out" | tr '\n' ' ')"
 }
 
 # blocked_up DB KV: start `up --kv-enabled` on DB in the background ($kpid)
@@ -106,7 +89,7 @@ up_kv() {
 # --- the whole flow ----------------------------------------------------------------
 
 begin "a generated database at version 8"
-filldb
+filldb --size tiny --seed 5 --staging-rows 20000
 dbA=$db
 mkdir "$T/a"
 end
@@ -205,7 +188,7 @@ end
 # --- failures before the bump --------------------------------------------------------
 
 begin "a dangling membership: exit 1 at the export, version 8, tables and KV path as they were"
-filldb
+filldb --size tiny --seed 5 --staging-rows 20000
 dbB=$db
 mkdir "$T/b"
 fk=$(sql "$dbB" "SELECT conname FROM pg_constraint WHERE conrelid = 'auth_user_groups'::regclass
@@ -230,7 +213,7 @@ kvcheck export "$T/b/export.kvm" "$T/b/kv.mdb"
 end
 
 begin "a foreign file at the KV path: exit 1, the file byte-identical, version 8"
-filldb
+filldb --size tiny --seed 5 --staging-rows 20000
 dbC=$db
 mkdir "$T/c"
 printf 'not a store\n' >"$T/c/kv.mdb"
@@ -268,7 +251,7 @@ kvcheck same "$T/b/kv.mdb" "$T/c/kv.mdb"
 end
 
 begin "the version bump fails (a trigger refuses it): exit 1, version 8, the new store removed"
-filldb
+filldb --size tiny --seed 5 --staging-rows 20000
 dbD=$db
 mkdir "$T/d"
 sql "$dbD" "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
@@ -298,7 +281,7 @@ kvcheck same "$T/b/kv.mdb" "$T/d/kv.mdb"
 end
 
 begin "the order of durable steps: the store synced, renamed, its directory synced, then the bump (strace)"
-filldb
+filldb --size tiny --seed 5 --staging-rows 20000
 dbG=$db
 mkdir "$T/g"
 # LeakSanitizer cannot run under ptrace: off for this one run
@@ -325,7 +308,7 @@ fi
 end
 
 begin "a full disk (a file size limit) during the export: exit 1, version 8, nothing left"
-filldb
+filldb --size tiny --seed 5 --staging-rows 20000
 dbH=$db
 mkdir "$T/h"
 (ulimit -f 1024 && trap '' XFSZ && exec "$KVMIGRATE" up --kv-enabled --db "$(conn "$dbH")" \
@@ -338,7 +321,7 @@ only_files "$T/h"
 end
 
 begin "a file size limit the export fits in and the store does not: exit 1, the new store named, version 8, nothing left"
-filldb
+filldb --size tiny --seed 5 --staging-rows 20000
 dbH2=$db
 mkdir "$T/h2"
 # 12 MiB: the export (about 9 MB) fits, the store (about 20 MB) does not;
@@ -371,7 +354,7 @@ kvcheck same "$T/b/kv.mdb" "$T/h/kv.mdb"
 end
 
 begin "killed (SIGKILL) while it writes the store: version 8, no store; the next run removes what was left and builds the same store"
-filldb
+filldb --size tiny --seed 5 --staging-rows 20000
 dbI=$db
 mkdir "$T/i"
 # strace kills it at the fdatasync of the store: the export file is synced
@@ -402,7 +385,7 @@ kvcheck same "$T/b/kv.mdb" "$T/i/kv.mdb"
 end
 
 begin "killed just before the store is renamed into place, over an interrupted run's store: that store byte-identical; the next run replaces it"
-filldb
+filldb --size tiny --seed 5 --staging-rows 20000
 dbJ=$db
 mkdir "$T/j"
 run import -i "$T/a/export.kvm" --kv "$T/j/kv.mdb"
@@ -433,7 +416,7 @@ end
 # --- after the bump: the drop ---------------------------------------------------------
 
 begin "--drop-tables with a view on an old table: exit 4, the store live, the tables listed, drop-tables named"
-filldb
+filldb --size tiny --seed 5 --staging-rows 20000
 dbE=$db
 mkdir "$T/e"
 sql "$dbE" "CREATE VIEW users_v AS SELECT display_name FROM auth_users" >/dev/null
@@ -458,7 +441,7 @@ want_rc 0
 end
 
 begin "drop-tables before the KV migration: refused, nothing dropped"
-filldb
+filldb --size tiny --seed 5 --staging-rows 20000
 dbF=$db
 run drop-tables --db "$(conn "$dbF")"
 want_rc 1

@@ -55,6 +55,30 @@ newdb() {
 	fi
 }
 
+# updb: a new database at version 8, its name in $db
+updb() {
+	newdb || return 1
+	"$KVMIGRATE" up --db "$(conn "$db")" >"$T/up.out" 2>"$T/up.err" ||
+		fail "kvmigrate up on $db: $(head -n 2 "$T/up.err" | tr '\n' ' ')"
+}
+
+# filldb ARG...: a new database at version 8 filled by gen-data.py ARG...
+# ($GEN, set by the script), its name in $db.
+filldb() {
+	updb || return 1
+	if ! "$PY" "$GEN" --db "$(conn "$db")" --quiet "$@" 2>"$T/gen.err"; then
+		fail "gen-data.py $*: $(head -n 2 "$T/gen.err" | tr '\n' ' ')"
+		return 1
+	fi
+}
+
+# kvcheck ARG...: kv-check.py ARG... ($KVCHECK, set by the script); its
+# output is the failure
+kvcheck() {
+	"$PY" "$KVCHECK" "$@" >"$T/kvcheck.out" 2>&1 ||
+		fail "kv-check.py $1: $(head -n 3 "$T/kvcheck.out" | tr '\n' ' ')"
+}
+
 conn() {
 	printf '%s dbname=%s\n' "$KVMIGRATE_TEST_DB" "$1"
 }
