@@ -62,6 +62,9 @@
 #define TXN_BYTES (4u << 20)
 /* Record bytes between two starts of the writeback. */
 #define WRITE_BEHIND_BYTES (32u << 20)
+/* Starts of the writeback after which the pages written before one are
+ * dropped from the page cache (write_behind). */
+#define DROP_LAG 2
 /* Longest LMDB key this code handles, whatever LMDB's own limit is. */
 #define KEY_MAX 2048
 
@@ -77,6 +80,10 @@ struct build {
 	uint64_t txn_records;      /* records put in this write transaction */
 	uint64_t txn_bytes;        /* and their partition, key and value bytes */
 	uint64_t behind_bytes;     /* record bytes since the writeback started */
+	size_t psize;              /* LMDB's page size */
+	off_t ends[DROP_LAG];      /* the file's end at the last DROP_LAG
+	                            * starts of the writeback, oldest first */
+	off_t dropped;             /* pages below are out of the page cache */
 	unsigned char last[KEY_MAX];   /* the largest key so far */
 	size_t last_len;
 	int any;
@@ -302,6 +309,7 @@ static int reserve_map(struct build *b, uint64_t map, int reserve,
 static int open_store(struct build *b, uint64_t map, int reserve,
                       struct kvm_error *err)
 {
+	MDB_stat st;
 	int rc;
 
 	if ((rc = reserve_map(b, map, reserve, err)) != 0)
@@ -313,6 +321,9 @@ static int open_store(struct build *b, uint64_t map, int reserve,
 	    (rc = mdb_txn_begin(b->env, NULL, 0, &b->txn)) != 0 ||
 	    (rc = mdb_dbi_open(b->txn, NULL, 0, &b->dbi)) != 0)
 		return kv_fail(err, rc, "cannot create the KV store", b->tmp);
+	if ((rc = mdb_env_stat(b->env, &st)) != 0)
+		return kv_fail(err, rc, "cannot create the KV store", b->tmp);
+	b->psize = st.ms_psize;
 	b->maxkey = mdb_env_get_maxkeysize(b->env);
 	if (b->maxkey > KEY_MAX)
 		b->maxkey = KEY_MAX;
@@ -460,7 +471,40 @@ static int write_meta(struct build *b, const kvm_export_reader *rd,
 	return rc;
 }
 
-static void write_behind(struct build *b);
+/*
+ * Committed pages would otherwise reach the disk only at the final sync,
+ * all at once; starting their writeback as the store grows lets the disk
+ * work while the export is read.  Pages written again later (branch
+ * pages, the meta pages) are simply written again.
+ *
+ * The pages written before the start DROP_LAG starts ago are then
+ * dropped from the page cache: those whose writeback is done, the others
+ * stay.  Kept, the store would take as much of the page cache as it is
+ * large (2.56 GB at 5m), memory the kernel first has to take from
+ * elsewhere: other files' pages, PostgreSQL's among them, or on a virtual
+ * machine the host's, which is slow to touch the first time.  Dropped,
+ * the import goes on reusing the same few windows of memory.  LMDB reads
+ * a page again through its map, from the disk; pages it has mapped are
+ * not dropped.  Only hints: a failure of either shows again at the sync.
+ */
+static void write_behind(struct build *b)
+{
+	MDB_envinfo info;
+	off_t upto;
+	int fd;
+
+	if (mdb_env_get_fd(b->env, &fd) != 0 || mdb_env_info(b->env, &info) != 0)
+		return;
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	upto = b->ends[0];
+	memmove(b->ends, b->ends + 1, sizeof(b->ends) - sizeof(b->ends[0]));
+	b->ends[DROP_LAG - 1] = ((off_t)info.me_last_pgno + 1) * (off_t)b->psize;
+	if (upto > b->dropped) {
+		(void)posix_fadvise(fd, b->dropped, upto - b->dropped,
+		                    POSIX_FADV_DONTNEED);
+		b->dropped = upto;
+	}
+}
 
 /* Commit what is loaded and go on in a new transaction: the file is
  * still unpublished, and a transaction's dirty pages stay in memory until
@@ -485,21 +529,6 @@ static int next_txn(struct build *b, struct kvm_error *err)
 	if (rc != 0)
 		return kv_fail(err, rc, "cannot write into the KV store", b->tmp);
 	return 0;
-}
-
-/*
- * Committed pages would otherwise reach the disk only at the final sync,
- * all at once; starting their writeback as the store grows lets the disk
- * work while the export is read.  Pages written again later (branch
- * pages, the meta pages) are simply written again.  Only a hint: a
- * failure shows again at the sync.
- */
-static void write_behind(struct build *b)
-{
-	int fd;
-
-	if (mdb_env_get_fd(b->env, &fd) == 0)
-		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
 static int load(struct build *b, uint64_t map, struct kvm_error *err)

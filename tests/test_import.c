@@ -25,7 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1379,6 +1382,65 @@ static void test_import__many_records_in_several_transactions(void **state)
 	recs_free(&large);
 }
 
+/* Bytes of the file at @path in the page cache. */
+static uint64_t cached_bytes(const char *path)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned char *vec;
+	struct stat st;
+	uint64_t n = 0;
+	size_t pages;
+	void *map;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	pages = ((size_t)st.st_size + (size_t)page - 1) / (size_t)page;
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(map != MAP_FAILED);
+	vec = malloc(pages);
+	assert_non_null(vec);
+	assert_int_equal(mincore(map, (size_t)st.st_size, vec), 0);
+	for (size_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	free(vec);
+	munmap(map, (size_t)st.st_size);
+	close(fd);
+	return n * (uint64_t)page;
+}
+
+/*
+ * The store's pages leave the page cache once written back, two starts
+ * of the writeback (of 32 MiB of records each) behind the import: a store
+ * of 160 MiB keeps far less of itself cached.  Pages still being written
+ * back when their turn comes stay, so only one window's worth is asked
+ * for.  tmpfs keeps every page in memory whatever it is told.
+ */
+static void test_import__a_large_store_leaves_the_page_cache(void **state)
+{
+	struct fixture *f = *state;
+	struct recs big = { 0 };
+	struct kvm_import_result r;
+	struct statfs fs;
+	struct stat st;
+	uint64_t digest, cached;
+
+	assert_int_equal(statfs(f->dir, &fs), 0);
+	if (fs.f_type == TMPFS_MAGIC)
+		skip();
+	many_records(&big, 640, 256 << 10);
+	digest = make_export(f->in, PK3, 1, &big, 8);
+	import_ok(f, f->in, 0, 0, &r);
+	/* before anything reads the store back into the cache */
+	cached = cached_bytes(f->kv);
+	assert_int_equal(stat(f->kv, &st), 0);
+	assert_true(st.st_size > (off_t)(160u << 20));
+	assert_true(cached + (32u << 20) <= (uint64_t)st.st_size);
+	/* and what was dropped reads back from the disk unchanged */
+	assert_store_holds(f, &big, 8, digest, &r);
+	recs_free(&big);
+}
+
 static void test_import__a_key_longer_than_lmdb_allows(void **state)
 {
 	struct fixture *f = *state;
@@ -1634,6 +1696,7 @@ int main(void)
 		T(test_import__a_full_map_names_map_size),
 		T(test_import__more_than_the_reading_thread_holds),
 		T(test_import__many_records_in_several_transactions),
+		T(test_import__a_large_store_leaves_the_page_cache),
 		T(test_import__a_key_longer_than_lmdb_allows),
 		T(test_import__a_key_twice_is_refused),
 		T(test_import__a_broken_export_leaves_nothing),
