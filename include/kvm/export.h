@@ -68,7 +68,7 @@ extern "C" {
 /** Default zstd level of the writer: zstd's first fast level, chosen by
  *  measurement (design/performance.md). 0 cannot be given: it means this
  *  default. */
-#define KVM_EXPORT_DEFAULT_LEVEL (-1)
+#define KVM_EXPORT_DEFAULT_LEVEL (-3)
 /** The levels the writer accepts. */
 #define KVM_EXPORT_MIN_LEVEL (-7)
 #define KVM_EXPORT_MAX_LEVEL 19
