@@ -4,6 +4,7 @@
  * done with memcpy and an explicit byte order, so the result is the same
  * on any host.
  */
+#include <endian.h>
 #include <string.h>
 
 #include "xxh64.h"
@@ -21,9 +22,10 @@ static uint64_t rotl(uint64_t x, int r)
 
 static uint64_t read64(const uint8_t *p)
 {
-	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
-	       (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
-	       (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
 }
 
 static uint32_t read32(const uint8_t *p)
@@ -84,9 +86,21 @@ void kvm_xxh64_update(struct kvm_xxh64 *h, const void *data, size_t len)
 		p += fill;
 		h->buffered = 0;
 	}
-	while (end - p >= 32) {
-		stripe(h->v, p);
-		p += 32;
+	if (end - p >= 32) {
+		/* In locals: stores through h->v could alias the input. */
+		uint64_t v0 = h->v[0], v1 = h->v[1], v2 = h->v[2], v3 = h->v[3];
+
+		do {
+			v0 = round64(v0, read64(p));
+			v1 = round64(v1, read64(p + 8));
+			v2 = round64(v2, read64(p + 16));
+			v3 = round64(v3, read64(p + 24));
+			p += 32;
+		} while (end - p >= 32);
+		h->v[0] = v0;
+		h->v[1] = v1;
+		h->v[2] = v2;
+		h->v[3] = v3;
 	}
 	if (p < end) {
 		memcpy(h->buf, p, (size_t)(end - p));

@@ -210,6 +210,10 @@ static void test_format__xxh64_matches_the_specification(void **state)
 	assert_true(kvm_xxh64("abc", 3, 0) == 0x44BC2CF5AD770999ULL);
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)(i * 31 + 7);
+	/* Through the 32-byte stripes too (values from python3-xxhash). */
+	assert_true(kvm_xxh64(buf, 32, 0) == 0x8D57D6A4671CC43DULL);
+	assert_true(kvm_xxh64(buf, 100, 0) == 0xEFA0AD2D3E70C151ULL);
+	assert_true(kvm_xxh64(buf, 300, 0) == 0x8D2BA0CD7FECE76CULL);
 	/* Streaming in uneven pieces gives the one-shot result at every length. */
 	for (size_t n = 0; n <= sizeof(buf); n += 13) {
 		struct kvm_xxh64 h;
