@@ -57,6 +57,8 @@ void kvm_xxh64_init(struct kvm_xxh64 *h, uint64_t seed)
 	h->v[3] = seed - P1;
 }
 
+/* @v is the caller's local copy of the lanes: the state itself could
+ * alias the input, which would keep every lane in memory. */
 static void stripe(uint64_t v[4], const uint8_t *p)
 {
 	v[0] = round64(v[0], read64(p));
@@ -69,6 +71,7 @@ void kvm_xxh64_update(struct kvm_xxh64 *h, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 	const uint8_t *end = p + len;
+	uint64_t v[4];
 
 	if (len == 0)
 		return;
@@ -78,30 +81,20 @@ void kvm_xxh64_update(struct kvm_xxh64 *h, const void *data, size_t len)
 		h->buffered += (uint32_t)len;
 		return;
 	}
+	memcpy(v, h->v, sizeof(v));
 	if (h->buffered > 0) {
 		size_t fill = 32 - h->buffered;
 
 		memcpy(h->buf + h->buffered, p, fill);
-		stripe(h->v, h->buf);
+		stripe(v, h->buf);
 		p += fill;
 		h->buffered = 0;
 	}
-	if (end - p >= 32) {
-		/* In locals: stores through h->v could alias the input. */
-		uint64_t v0 = h->v[0], v1 = h->v[1], v2 = h->v[2], v3 = h->v[3];
-
-		do {
-			v0 = round64(v0, read64(p));
-			v1 = round64(v1, read64(p + 8));
-			v2 = round64(v2, read64(p + 16));
-			v3 = round64(v3, read64(p + 24));
-			p += 32;
-		} while (end - p >= 32);
-		h->v[0] = v0;
-		h->v[1] = v1;
-		h->v[2] = v2;
-		h->v[3] = v3;
+	while (end - p >= 32) {
+		stripe(v, p);
+		p += 32;
 	}
+	memcpy(h->v, v, sizeof(v));
 	if (p < end) {
 		memcpy(h->buf, p, (size_t)(end - p));
 		h->buffered = (uint32_t)(end - p);

@@ -614,7 +614,6 @@ static int load(struct build *b, uint64_t map, struct kvm_error *err)
 static int publish(struct build *b, struct kvm_error *err)
 {
 	MDB_envinfo info;
-	MDB_stat st;
 	char *copy;
 	struct stat sb;
 	off_t used;
@@ -633,8 +632,7 @@ static int publish(struct build *b, struct kvm_error *err)
 	if (rc == 0 && (rc = KVM_FAIL("import.committed", err)) != 0)
 		return rc;
 	if (rc != 0 || (rc = mdb_env_sync(b->env, 1)) != 0 ||
-	    (rc = mdb_env_info(b->env, &info)) != 0 ||
-	    (rc = mdb_env_stat(b->env, &st)) != 0)
+	    (rc = mdb_env_info(b->env, &info)) != 0)
 		return kv_fail(err, rc, "cannot commit the KV store", b->tmp);
 	if ((rc = KVM_FAIL("import.synced", err)) != 0)
 		return rc;
@@ -642,7 +640,7 @@ static int publish(struct build *b, struct kvm_error *err)
 	b->env = NULL;
 	/* The blocks reserved past the last page are given back (truncating
 	 * a file drops what fallocate kept beyond its end). */
-	used = ((off_t)info.me_last_pgno + 1) * (off_t)st.ms_psize;
+	used = ((off_t)info.me_last_pgno + 1) * (off_t)b->psize;
 	if ((fd = open(b->tmp, O_RDWR)) < 0 ||
 	    (b->reserved && ftruncate(fd, used) != 0) || fsync(fd) != 0) {
 		int e = errno;

@@ -65,7 +65,7 @@ extern "C" {
 /** The format version this build writes, and the only one it reads. */
 #define KVM_EXPORT_FORMAT_VERSION 1
 
-/** Default zstd level of the writer: zstd's first fast level, chosen by
+/** Default zstd level of the writer: zstd's third fast level, chosen by
  *  measurement (design/performance.md). 0 cannot be given: it means this
  *  default. */
 #define KVM_EXPORT_DEFAULT_LEVEL (-3)
