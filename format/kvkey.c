@@ -6,13 +6,22 @@
 
 #include "kvm/kvkey.h"
 
+/*
+ * Both walk the partition from one 0x00 byte to the next with memchr:
+ * partitions are text and hardly ever hold one, so a partition is one
+ * memchr and one memcpy rather than a loop over its bytes (the import
+ * encodes a key per record, on the thread that fills the store).
+ */
 size_t kvm_kv_key_size(const void *part, size_t plen, size_t klen)
 {
-	const unsigned char *p = part;
+	const unsigned char *p = part, *zero;
 	size_t n = plen + 2 + klen;
 
-	for (size_t i = 0; i < plen; i++)
-		n += p[i] == 0x00;
+	while (plen > 0 && (zero = memchr(p, 0x00, plen)) != NULL) {
+		n++;
+		plen -= (size_t)(zero - p) + 1;
+		p = zero + 1;
+	}
 	return n;
 }
 
@@ -23,10 +32,16 @@ size_t kvm_kv_key_encode(void *out, const void *part, size_t plen,
 	unsigned char *o = out;
 	size_t n = 0;
 
-	for (size_t i = 0; i < plen; i++) {
-		o[n++] = p[i];
-		if (p[i] == 0x00)
+	while (plen > 0) {
+		const unsigned char *zero = memchr(p, 0x00, plen);
+		size_t run = zero != NULL ? (size_t)(zero - p) + 1 : plen;
+
+		memcpy(o + n, p, run);
+		n += run;
+		if (zero != NULL)
 			o[n++] = 0xFF;
+		p += run;
+		plen -= run;
 	}
 	o[n++] = 0x00;
 	o[n++] = 0x01;

@@ -84,10 +84,12 @@ struct build {
 	off_t ends[DROP_LAG];      /* the file's end at the last DROP_LAG
 	                            * starts of the writeback, oldest first */
 	off_t dropped;             /* pages below are out of the page cache */
-	unsigned char last[KEY_MAX];   /* the largest key so far */
+	/* The key being put and the largest key so far: one of keys[] each,
+	 * swapped after an append rather than copied. */
+	unsigned char *key, *last;
 	size_t last_len;
 	int any;
-	unsigned char key[KEY_MAX];
+	unsigned char keys[2][KEY_MAX];
 	kvm_export_reader *rd;     /* while loading */
 };
 
@@ -411,7 +413,10 @@ static int put(struct build *b, const struct kvm_export_record *rec,
 	if (rc != 0)
 		return kv_fail(err, rc, "cannot write into the KV store", b->tmp);
 	if (append) {
-		memcpy(b->last, b->key, len);
+		unsigned char *was = b->last;
+
+		b->last = b->key;
+		b->key = was;
 		b->last_len = len;
 		b->any = 1;
 	}
@@ -709,6 +714,8 @@ int kvm_import_file_locked(const struct kvm_import_opts *o,
 		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
 	b->o = o;
 	b->r = r;
+	b->key = b->keys[0];
+	b->last = b->keys[1];
 	r->map_size = map;
 	if ((rc = create_tmp(b, err)) == 0 &&
 	    (rc = open_store(b, map, reserve, err)) == 0 &&

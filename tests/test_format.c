@@ -26,6 +26,7 @@
 #include <zstd.h>
 
 #include "kvm/export.h"
+#include "kvm/kvkey.h"
 #include "kvmt.h"
 #include "xxh64.h"
 
@@ -226,6 +227,62 @@ static void test_format__xxh64_matches_the_specification(void **state)
 			off += k;
 		}
 		assert_true(kvm_xxh64_digest(&h) == kvm_xxh64(buf, n, 0));
+	}
+}
+
+/* The LMDB key of an entry (design.md, "The KV store"), byte for byte:
+ * every 0x00 of the partition doubled as 0x00 0xFF, wherever it is. */
+static void test_format__kv_key_escapes_every_zero_of_the_partition(void **state)
+{
+	static const struct {
+		const char *part;
+		size_t plen;
+		const char *key;
+		size_t klen;
+		const char *want;
+		size_t wlen;
+	} cases[] = {
+		{ "", 0, "", 0, "\x00\x01", 2 },
+		{ "auth", 4, "users/a", 7, "auth\x00\x01users/a", 13 },
+		{ "a\x00" "b", 3, "k", 1, "a\x00\xff" "b\x00\x01k", 7 },
+		{ "\x00", 1, "", 0, "\x00\xff\x00\x01", 4 },
+		{ "\x00\xff\x00", 3, "\x00", 1,
+		  "\x00\xff\xff\x00\xff\x00\x01\x00", 8 },
+		{ "ab\x00\x00", 4, "\x00\x01", 2,
+		  "ab\x00\xff\x00\xff\x00\x01\x00\x01", 10 },
+	};
+	unsigned char out[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = kvm_kv_key_size(cases[i].part, cases[i].plen,
+		                           cases[i].klen);
+
+		assert_int_equal(n, cases[i].wlen);
+		memset(out, 0xAA, sizeof(out));
+		assert_int_equal(kvm_kv_key_encode(out, cases[i].part, cases[i].plen,
+		                                   cases[i].key, cases[i].klen),
+		                 cases[i].wlen);
+		assert_memory_equal(out, cases[i].want, cases[i].wlen);
+		assert_int_equal(out[n], 0xAA);     /* nothing written past it */
+	}
+	/* a longer partition, a zero every 7 bytes, against a plain loop */
+	{
+		unsigned char part[300], want[700], got[700];
+		size_t w = 0;
+
+		for (size_t i = 0; i < sizeof(part); i++) {
+			part[i] = i % 7 == 3 ? 0x00 : (unsigned char)(i + 1);
+			want[w++] = part[i];
+			if (part[i] == 0x00)
+				want[w++] = 0xFF;
+		}
+		want[w++] = 0x00;
+		want[w++] = 0x01;
+		want[w++] = 'k';
+		assert_int_equal(kvm_kv_key_size(part, sizeof(part), 1), w);
+		assert_int_equal(kvm_kv_key_encode(got, part, sizeof(part), "k", 1), w);
+		assert_memory_equal(got, want, w);
 	}
 }
 
@@ -794,6 +851,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_format__xxh64_matches_the_specification),
+		cmocka_unit_test(test_format__kv_key_escapes_every_zero_of_the_partition),
 		cmocka_unit_test(test_format__round_trip_of_edge_records),
 		cmocka_unit_test(test_format__round_trip_of_10mb_and_largest_values),
 		cmocka_unit_test(test_format__zero_records_and_many_packages),
