@@ -91,6 +91,7 @@ struct build {
 	int any;
 	unsigned char keys[2][KEY_MAX];
 	kvm_export_reader *rd;     /* while loading */
+	const struct kvm_export_info *info;   /* header and trailer, or NULL */
 };
 
 static int kv_fail(struct kvm_error *err, int rc, const char *what,
@@ -199,46 +200,47 @@ static uint64_t max_decompressed(uint64_t file_bytes)
 	return file_bytes > most / ratio ? most : file_bytes * ratio;
 }
 
-/* The map size; *@from_trailer says whether the export's trailer gave it
- * (only then is it reserved in the file, see reserve_map). */
-static int map_size(const struct kvm_import_opts *o, uint64_t *out,
-                    int *from_trailer, struct kvm_error *err)
+/* The export's header and trailer only: a few KiB whatever the file's
+ * size, read once for the map size and the progress totals.  NULL for
+ * standard input, or for a file they do not describe: the full read then
+ * names what is wrong, the way `inspect --verify` would. */
+static struct kvm_export_info *inspect_input(const char *input)
 {
 	struct kvm_export_info *info;
 	struct kvm_error scratch;
 
+	if (strcmp(input, "-") == 0 ||
+	    kvm_export_inspect(input, 0, NULL, &info, &scratch) != 0)
+		return NULL;
+	return info;
+}
+
+/* The map size; *@from_trailer says whether the export's trailer gave it
+ * (only then is it reserved in the file, see reserve_map). */
+static int map_size(const struct kvm_import_opts *o,
+                    const struct kvm_export_info *info, uint64_t *out,
+                    int *from_trailer, struct kvm_error *err)
+{
 	*from_trailer = 0;
 	if (o->map_size != 0) {
 		*out = o->map_size;
 		return 0;
 	}
-	if (strcmp(o->input, "-") == 0) {
-		*out = KVM_IMPORT_DEFAULT_STREAM_MAP;
-		return 0;
-	}
-	/* The header and trailer only: a few KiB whatever the file's size.
-	 * A file they do not describe fails the full read, which names what
-	 * is wrong the way `inspect --verify` would. */
-	if (kvm_export_inspect(o->input, 0, NULL, &info, &scratch) != 0) {
+	if (info == NULL) {
 		*out = KVM_IMPORT_DEFAULT_STREAM_MAP;
 		return 0;
 	}
 	/* The trailer's checksum holds only against damage, not a crafted
 	 * file: its byte count must be one the file could decompress to, or
 	 * the map would overflow, or a false size be reserved on disk. */
-	if (info->trailer.bytes > max_decompressed(info->file_bytes)) {
-		int rc = kvm_error_set(err, KVM_ECOUNT, "'%s': byte count "
-		                       "mismatch: the trailer says %" PRIu64 " bytes, "
-		                       "more than a file of %" PRIu64 " can hold",
-		                       o->input, info->trailer.bytes,
-		                       info->file_bytes);
-
-		kvm_export_info_free(info);
-		return rc;
-	}
+	if (info->trailer.bytes > max_decompressed(info->file_bytes))
+		return kvm_error_set(err, KVM_ECOUNT, "'%s': byte count "
+		                     "mismatch: the trailer says %" PRIu64 " bytes, "
+		                     "more than a file of %" PRIu64 " can hold",
+		                     o->input, info->trailer.bytes,
+		                     info->file_bytes);
 	*out = info->trailer.bytes * MAP_FACTOR + MAP_EXTRA;
 	*from_trailer = 1;
-	kvm_export_info_free(info);
 	return 0;
 }
 
@@ -539,9 +541,7 @@ static int next_txn(struct build *b, struct kvm_error *err)
 static int load(struct build *b, uint64_t map, struct kvm_error *err)
 {
 	struct kvm_export_record rec;
-	struct kvm_export_info *info = NULL;
 	struct kvm_readprog prog;
-	struct kvm_error scratch;
 	struct kvm_readahead *ra = NULL;
 	kvm_export_reader *rd;
 	int rc;
@@ -569,12 +569,9 @@ static int load(struct build *b, uint64_t map, struct kvm_error *err)
 	}
 	/* The trailer's counts make the progress totals exact; a file whose
 	 * trailer cannot be read fails the full read below anyway. */
-	if (b->o->on_event != NULL && strcmp(b->o->input, "-") != 0 &&
-	    kvm_export_inspect(b->o->input, 0, NULL, &info, &scratch) != 0)
-		info = NULL;
 	kvm_readprog_init(&prog, "import", b->o->on_event, b->o->event_ctx,
 	                  kvm_export_reader_header(rd),
-	                  info != NULL ? &info->trailer : NULL);
+	                  b->info != NULL ? &b->info->trailer : NULL);
 	prog.out = b->r->packages;
 	prog.nout = &b->r->npackages;
 	while ((rc = kvm_readahead_next(ra, &rec, err)) == 0) {
@@ -611,7 +608,6 @@ static int load(struct build *b, uint64_t map, struct kvm_error *err)
 	}
 	b->rd = NULL;
 	kvm_export_reader_close(rd);
-	kvm_export_info_free(info);
 	return rc;
 }
 
@@ -702,18 +698,26 @@ int kvm_import_file(const struct kvm_import_opts *o, struct kvm_import_result *r
 int kvm_import_file_locked(const struct kvm_import_opts *o,
                            struct kvm_import_result *r, struct kvm_error *err)
 {
+	struct kvm_export_info *info = NULL;
 	struct build *b;
-	uint64_t t0 = kvm_now_ms(), map;
-	int rc, replacing, reserve;
+	uint64_t t0 = kvm_now_ms(), map = 0;
+	int rc, replacing, reserve = 0;
 
 	memset(r, 0, sizeof(*r));
-	if ((rc = check_target(o, &replacing, err)) != 0 ||
-	    (rc = map_size(o, &map, &reserve, err)) != 0)
+	if ((rc = check_target(o, &replacing, err)) != 0)
 		return rc;
-	if ((b = calloc(1, sizeof(*b))) == NULL)
+	info = inspect_input(o->input);
+	if ((rc = map_size(o, info, &map, &reserve, err)) != 0) {
+		kvm_export_info_free(info);
+		return rc;
+	}
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		kvm_export_info_free(info);
 		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	}
 	b->o = o;
 	b->r = r;
+	b->info = info;
 	b->key = b->keys[0];
 	b->last = b->keys[1];
 	r->map_size = map;
@@ -731,6 +735,7 @@ int kvm_import_file_locked(const struct kvm_import_opts *o,
 		free(b->tmp);
 	}
 	free(b);
+	kvm_export_info_free(info);
 	r->replaced = rc == 0 && replacing;
 	r->ms = kvm_now_ms() - t0;
 	return rc;
