@@ -34,6 +34,7 @@
 #include "kvm/export.h"
 #include "export_int.h"
 #include "failpoint.h"
+#include "tmpname.h"
 #include "xxh64.h"
 
 /* Staged uncompressed bytes are handed to zstd in chunks of this size:
@@ -312,38 +313,14 @@ static int check_header(const struct kvm_export_header *h, struct kvm_error *err
 	return 0;
 }
 
-/* Create "<dir>/.<base>.tmp.XXXXXX" beside @path, mode 0600. */
+/* The file holds credentials as they were stored: mode 0600. */
 static int open_tmp(kvm_export_writer *w, const char *path, struct kvm_error *err)
 {
-	const char *slash = strrchr(path, '/');
-	size_t dirlen = slash != NULL ? (size_t)(slash - path) + 1 : 0;
-	const char *base = path + dirlen;
-	size_t n = dirlen + strlen(base) + sizeof("..tmp.XXXXXX");
+	int rc = kvm_tmp_create(path, 0600, &w->tmp_path, &w->fd, err);
 
-	if (*base == '\0')
-		return kvm_error_set(err, KVM_EINVAL, "'%s' names a directory, not a file", path);
-	w->tmp_path = malloc(n);
-	if (w->tmp_path == NULL)
-		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
-	snprintf(w->tmp_path, n, "%.*s.%s.tmp.XXXXXX", (int)dirlen, path, base);
-	w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
-	if (w->fd < 0) {
-		int e = errno;
-
-		free(w->tmp_path);
-		w->tmp_path = NULL;
-		return kvm_error_set(err, e, "cannot create '%s': %s", path, strerror(e));
-	}
-	/* mkstemp already uses 0600; say it outright, as the umask could
-	 * only narrow it and the file holds credentials. */
-	if (fchmod(w->fd, 0600) != 0) {
-		int e = errno;
-
-		return kvm_error_set(err, e, "cannot set mode 0600 on '%s': %s",
-		                     w->tmp_path, strerror(e));
-	}
-	w->fsync_fd = 1;
-	return 0;
+	if (rc == 0)
+		w->fsync_fd = 1;
+	return rc;
 }
 
 static void writer_free(kvm_export_writer *w)
@@ -572,33 +549,10 @@ static int write_end(kvm_export_writer *w)
 	return write_all(w, idx, sizeof(idx));
 }
 
-/* fsync the directory that holds @path, so the rename is durable. */
-static int sync_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd, rc = 0;
-
-	if (slash == NULL)
-		dir = strdup(".");
-	else if (slash == path)
-		dir = strdup("/");
-	else
-		dir = strndup(path, (size_t)(slash - path));
-	if (dir == NULL)
-		return ENOMEM;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0)
-		rc = errno;
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return rc;
-}
-
 int kvm_export_writer_finish(kvm_export_writer *w, struct kvm_export_stats *stats,
                              struct kvm_error *err)
 {
+	struct kvm_error dir_err;
 	int rc;
 
 	if (w->fail.code != 0) {
@@ -645,9 +599,9 @@ int kvm_export_writer_finish(kvm_export_writer *w, struct kvm_export_stats *stat
 	w->tmp_path = NULL;         /* published: nothing left to remove */
 	if ((rc = KVM_FAIL("export.renamed", err)) != 0)
 		goto out;
-	if ((rc = sync_dir(w->path)) != 0) {
-		rc = writer_fail(w, err, rc, "cannot fsync the directory of '%s': %s",
-		                 w->path, strerror(rc));
+	if ((rc = kvm_sync_dir_of(w->path, &dir_err)) != 0) {
+		rc = writer_fail(w, err, rc, "'%s' is in place, but %s", w->path,
+		                 dir_err.msg);
 		goto out;
 	}
 out:

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "tmpname.h"
 
 /* A label value as the text format wants it: \ " and newline escaped. */
 static void put_label(FILE *f, const char *s)
@@ -108,28 +109,18 @@ static void write_all(FILE *f, const struct cmd_metrics *m)
 int cmd_metrics_write(const char *path, const struct cmd_metrics *m,
                       char *msg, size_t msgsize)
 {
-	char tmp[PATH_MAX], copy[PATH_MAX], base[NAME_MAX + 1];
+	struct kvm_error err;
+	char *tmp = NULL;
 	FILE *f = NULL;
-	int fd, rc = 0;
+	int fd, rc;
 
-	if (snprintf(copy, sizeof(copy), "%s", path) >= (int)sizeof(copy)) {
-		snprintf(msg, msgsize, "metrics file '%s': name too long", path);
-		return ENAMETOOLONG;
-	}
-	snprintf(base, sizeof(base), "%s", basename(copy));
-	snprintf(copy, sizeof(copy), "%s", path);
-	if (snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.XXXXXX", dirname(copy),
-	             base) >= (int)sizeof(tmp)) {
-		snprintf(msg, msgsize, "metrics file '%s': name too long", path);
-		return ENAMETOOLONG;
-	}
-	if ((fd = mkstemp(tmp)) < 0) {
-		rc = errno;
+	/* Read by node_exporter, which runs as another user: 0644. */
+	if ((rc = kvm_tmp_create(path, 0644, &tmp, &fd, &err)) != 0) {
 		snprintf(msg, msgsize, "cannot write the metrics file '%s': %s",
-		         path, strerror(rc));
+		         path, err.msg);
 		return rc;
 	}
-	if (fchmod(fd, 0644) != 0 || (f = fdopen(fd, "w")) == NULL) {
+	if ((f = fdopen(fd, "w")) == NULL) {
 		rc = errno;
 		close(fd);
 		goto fail;
@@ -144,9 +135,11 @@ int cmd_metrics_write(const char *path, const struct cmd_metrics *m,
 		rc = errno;
 		goto fail;
 	}
+	free(tmp);
 	return 0;
 fail:
 	unlink(tmp);
+	free(tmp);
 	snprintf(msg, msgsize, "cannot write the metrics file '%s': %s", path,
 	         strerror(rc));
 	return rc;
