@@ -51,6 +51,12 @@ int kvm_tmp_remove_of(const char *path, int *removed, struct kvm_error *err);
  * the export a `verify` makes).  Returns 0, or KVM_EINVAL when it does
  * not fit in @size or @path names a directory.
  */
+/* The companions kvm_companion_path() names: the export `up` keeps
+ * beside the store while it runs, and the export of the tables `verify`
+ * makes; a run killed before removing one leaves it for the next. */
+#define KVM_TEMP_EXPORT_SUFFIX "export.kvm"
+#define KVM_VERIFY_EXPORT_SUFFIX "verify.kvm"
+
 int kvm_companion_path(const char *path, const char *suffix, char *out,
                        size_t size, struct kvm_error *err);
 

@@ -1,0 +1,119 @@
+/*
+ * plan.c - what `up --dry-run` with the KV flag reports: the old tables
+ * and their rows, the KV path and what is there, where the export would
+ * go, the sizes both would take and whether the space looks enough.
+ * Reads only.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <libgen.h>
+#include <sys/statvfs.h>
+
+#include "kvm/migrate.h"
+#include "kvm/migrator.h"
+#include "kvstore.h"
+#include "plan.h"
+#include "session.h"
+#include "tmpname.h"
+
+/* What a dry run with the KV flag reports: the tables and their rows, the
+ * KV path, where the export would go, and whether the space looks enough.
+ * Reads only. */
+/* The bytes free for an unprivileged user in the directory of @path. */
+static uint64_t free_beside(const char *path)
+{
+	char *copy = strdup(path);
+	struct statvfs sv;
+	uint64_t n = 0;
+
+	if (copy != NULL && statvfs(dirname(copy), &sv) == 0)
+		n = (uint64_t)sv.f_bavail * sv.f_frsize;
+	free(copy);
+	return n;
+}
+
+int kvm_up_plan(struct session *s, const struct kvm_up_opts *o,
+                   struct kvm_up_result *r, struct kvm_error *err)
+{
+	struct kvm_up_plan *p = &r->plan;
+	struct kvm_status *st = calloc(1, sizeof(*st));
+	uint64_t bytes = 0;
+	int rc;
+
+	if (st == NULL)
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	p->ready = 1;
+	p->drop_tables = o->drop_tables;
+	for (size_t m = 0; m < kvm_migrator_count(); m++) {
+		const struct kvm_migrator *mg = kvm_migrator_get(m);
+
+		for (const char *const *t = mg->tables; *t; t++) {
+			const char *param[1] = { *t };
+			PGresult *res;
+
+			if (p->ntables == KVM_UP_PLAN_MAX_TABLES)
+				break;
+			p->tables[p->ntables].package = mg->name;
+			p->tables[p->ntables].table = *t;
+			rc = kvm_db_query(s->db, &res, "SELECT to_regclass(quote_ident("
+			                  "$1)) IS NOT NULL", 1, param, err);
+			if (rc != 0) {
+				free(st);
+				return rc;
+			}
+			p->tables[p->ntables].present =
+				strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+			PQclear(res);
+			if (p->tables[p->ntables].present) {
+				char *q = PQescapeIdentifier(kvm_db_conn(s->db), *t,
+				                             strlen(*t));
+				char sql[256];
+
+				/* a partitioned table's own size is 0: add its parts */
+				snprintf(sql, sizeof(sql), "SELECT count(*), (SELECT coalesce("
+				         "sum(pg_table_size(relid)), 0) FROM pg_partition_tree("
+				         "'%s'::regclass)) FROM %s", q ? q : *t, q ? q : *t);
+				PQfreemem(q);
+				if ((rc = kvm_db_query(s->db, &res, sql, 0, NULL, err)) != 0) {
+					free(st);
+					return rc;
+				}
+				p->tables[p->ntables].rows =
+					strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+				p->tables[p->ntables].bytes =
+					strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+				bytes += p->tables[p->ntables].bytes;
+				PQclear(res);
+			}
+			p->ntables++;
+		}
+	}
+	kvm_kv_probe(o->kv_path, st);
+	snprintf(p->kv_state, sizeof(p->kv_state), "%s",
+	         kvm_kv_state_name(st->kv.state));
+	p->kv_refused = st->kv.state != KVM_KV_ABSENT &&
+	                st->kv.state != KVM_KV_EMPTY &&
+	                st->kv.state != KVM_KV_PRESENT;
+	free(st);
+	p->export_kept = o->keep_export != NULL;
+	if (o->keep_export != NULL)
+		snprintf(p->export_path, sizeof(p->export_path), "%s", o->keep_export);
+	else if ((rc = kvm_companion_path(o->kv_path, KVM_TEMP_EXPORT_SUFFIX,
+	                                  p->export_path, sizeof(p->export_path),
+	                                  err)) != 0)
+		return rc;
+	p->export_estimate = bytes;
+	p->kv_estimate = bytes + bytes / 2;
+	p->kv_free = free_beside(o->kv_path);
+	p->export_free = free_beside(p->export_path);
+	/* Both files exist at once while the store is built; on one file
+	 * system they share its free space. */
+	p->enough = p->kv_free >= p->kv_estimate &&
+	            p->export_free >= p->export_estimate &&
+	            (p->kv_free != p->export_free ||
+	             p->kv_free >= p->kv_estimate + p->export_estimate);
+	return 0;
+}

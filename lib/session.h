@@ -1,0 +1,65 @@
+/*
+ * session.h - the engine's connection to the service's database, with
+ * the facts learnt on it, the version table's row and the migration lock
+ * (internal to lib/).  The SQL versions (sqlversions.c), the KV flow of
+ * `up` (up.c), the dry-run plan (plan.c), status (status.c) and the table
+ * drop (droptables.c) all work on one.
+ */
+#ifndef KVM_SESSION_H
+#define KVM_SESSION_H
+
+#include <stdint.h>
+
+#include "kvm/migrate.h"
+#include "kvm/schema.h"
+#include "db.h"
+
+/* What the engine knows about one session. */
+struct session {
+	struct kvm_db *db;
+	char *table;           /* "schema"."schema_migrations", quoted */
+	char database[256];
+	char schema[256];      /* "" when search_path names no schema */
+	int64_t lock_key;
+};
+
+/* The version table as read. */
+struct version_row {
+	int table;             /* the table exists */
+	int has;               /* it holds a row */
+	uint64_t version;
+	int dirty;
+};
+
+/* Call @fn, when there is one. */
+void kvm_event_emit(kvm_event_fn fn, void *ctx, const struct kvm_event *ev);
+
+/* The schema source: the versions of @dir, or the built-in ones (NULL). */
+int kvm_schema_open(const char *dir, kvm_schema **out, struct kvm_error *err);
+
+/* Connect and learn the session facts; kvm_session_close() always. */
+int kvm_session_open(struct session *s, const char *conninfo,
+                     unsigned retry_ms, kvm_event_fn fn, void *ctx,
+                     struct kvm_error *err);
+void kvm_session_close(struct session *s);
+
+/* KVM_EDB when there is no current schema for a version table. */
+int kvm_session_need_schema(const struct session *s, struct kvm_error *err);
+
+/* The version table's one row; row->table 0 when there is none. */
+int kvm_session_read_version(struct session *s, struct version_row *row,
+                             struct kvm_error *err);
+
+/* The session holding the migration lock, or h->pid 0 when none is seen. */
+int kvm_session_find_holder(struct session *s, struct kvm_lock_holder *h,
+                            struct kvm_error *err);
+
+/* Take the session-level migration lock, waiting at most @wait_s;
+ * KVM_ELOCKED names the holder. */
+int kvm_session_lock(struct session *s, unsigned wait_s, kvm_event_fn fn,
+                     void *ctx, struct kvm_error *err);
+
+/* ROLLBACK, whatever state the session is in. */
+void kvm_session_rollback(struct session *s);
+
+#endif /* KVM_SESSION_H */
