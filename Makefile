@@ -177,7 +177,7 @@ check: deps
 FUZZ_TARGETS ?= fuzz_reader fuzz_import
 FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/%)
 FUZZ_READER_SRCS := $(filter format/% lib/error.c,$(LIB_SRCS))
-FUZZ_IMPORT_SRCS := $(FUZZ_READER_SRCS) $(addprefix lib/,import.c kvstore.c \
+FUZZ_IMPORT_SRCS := $(FUZZ_READER_SRCS) $(addprefix lib/,import.c kvtarget.c kv_lmdb.c \
                     readahead.c readprog.c show.c)
 FUZZ_HDRS := $(HEADERS) $(wildcard format/*.h lib/*.h)
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -DKVM_VERSION='"$(VERSION)"' -Iinclude \

@@ -50,6 +50,31 @@ size_t kvm_kv_key_encode(void *out, const void *part, size_t plen,
 	return n + klen;
 }
 
+int kvm_kv_key_decode(const void *lkey, size_t len, void *part, size_t *plen,
+                      size_t *key_off)
+{
+	const unsigned char *k = lkey;
+	unsigned char *o = part;
+	size_t n = 0;
+
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (k[i] != 0x00) {
+			o[n++] = k[i];
+			continue;
+		}
+		if (k[i + 1] == 0x01) {
+			*plen = n;
+			*key_off = i + 2;
+			return 0;
+		}
+		if (k[i + 1] != 0xFF)
+			return -1;
+		o[n++] = 0x00;
+		i++;
+	}
+	return -1;
+}
+
 static uint64_t be(const unsigned char *b, size_t n)
 {
 	uint64_t v = 0;

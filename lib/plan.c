@@ -14,7 +14,7 @@
 
 #include "kvm/migrate.h"
 #include "kvm/migrator.h"
-#include "kvstore.h"
+#include "kvtarget.h"
 #include "plan.h"
 #include "session.h"
 #include "tmpname.h"
@@ -40,6 +40,7 @@ int kvm_up_plan(struct session *s, const struct kvm_up_opts *o,
 {
 	struct kvm_up_plan *p = &r->plan;
 	struct kvm_status *st = calloc(1, sizeof(*st));
+	kvm_kv_target *kv;
 	uint64_t bytes = 0;
 	int rc;
 
@@ -91,7 +92,7 @@ int kvm_up_plan(struct session *s, const struct kvm_up_opts *o,
 			p->ntables++;
 		}
 	}
-	kvm_kv_probe(o->kv_path, st);
+	kvm_kv_status(o->kv_path, st);
 	snprintf(p->kv_state, sizeof(p->kv_state), "%s",
 	         kvm_kv_state_name(st->kv.state));
 	p->kv_refused = st->kv.state != KVM_KV_ABSENT &&
@@ -106,8 +107,12 @@ int kvm_up_plan(struct session *s, const struct kvm_up_opts *o,
 	                                  err)) != 0)
 		return rc;
 	p->export_estimate = bytes;
-	p->kv_estimate = bytes + bytes / 2;
-	p->kv_free = free_beside(o->kv_path);
+	if ((rc = kvm_kv_open(&kv, o->kv_path, err)) != 0)
+		return rc;
+	/* The target's own estimate: what its import reserves. */
+	p->kv_estimate = kv->ops->estimate(bytes);
+	p->kv_free = kv->ops->free_bytes != NULL ? kv->ops->free_bytes(kv) : 0;
+	kvm_kv_close(kv);
 	p->export_free = free_beside(p->export_path);
 	/* Both files exist at once while the store is built; on one file
 	 * system they share its free space. */

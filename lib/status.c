@@ -13,7 +13,7 @@
 #include "kvm/migrate.h"
 #include "kvm/migrator.h"
 #include "kvm/schema.h"
-#include "kvstore.h"
+#include "kvtarget.h"
 #include "session.h"
 #include "sqlversions.h"
 
@@ -149,7 +149,7 @@ int kvm_status(const struct kvm_status_opts *o, struct kvm_status *st,
 	         kvm_schema_origin(sch));
 	st->last_sql_version = kvm_schema_last(sch);
 	st->kv_version = kvm_schema_kv_version(sch);
-	kvm_kv_probe(o->kv_path, st);
+	kvm_kv_status(o->kv_path, st);
 	rc = kvm_session_open(&s, o->conninfo, o->connect_retry_ms, o->on_event,
 	                  o->event_ctx, err);
 	if (rc != 0) {

@@ -23,7 +23,7 @@
 #include "kvm/schema.h"
 #include "clock.h"
 #include "failpoint.h"
-#include "kvstore.h"
+#include "kvtarget.h"
 #include "droptables.h"
 #include "plan.h"
 #include "session.h"
@@ -56,8 +56,8 @@ static void kv_step(const struct kvm_up_opts *o, struct kvm_up_result *r,
 /* What an interrupted run left: temporary files of the store and of the
  * export, and the temporary export itself; and the export of the tables
  * a killed verify left (".NAME.verify.kvm", lib/verify.c). */
-static int remove_leftovers(const struct kvm_up_opts *o, struct kvm_up_result *r,
-                            struct kvm_error *err)
+static int remove_leftovers(kvm_kv_target *t, const struct kvm_up_opts *o,
+                            struct kvm_up_result *r, struct kvm_error *err)
 {
 	char tmp_export[KV_PATH_MAX], verify_export[KV_PATH_MAX];
 	int rc;
@@ -67,7 +67,7 @@ static int remove_leftovers(const struct kvm_up_opts *o, struct kvm_up_result *r
 	    (rc = kvm_companion_path(o->kv_path, KVM_VERIFY_EXPORT_SUFFIX,
 	                             verify_export, sizeof(verify_export),
 	                             err)) != 0 ||
-	    (rc = kvm_tmp_remove_of(o->kv_path, &r->leftovers, err)) != 0 ||
+	    (rc = t->ops->remove_leftovers(t, &r->leftovers, err)) != 0 ||
 	    (rc = kvm_tmp_remove_of(tmp_export, &r->leftovers, err)) != 0 ||
 	    (rc = kvm_tmp_remove_of(verify_export, &r->leftovers, err)) != 0)
 		return rc;
@@ -105,39 +105,37 @@ static int bump_version(struct session *s, uint64_t version,
 /* What is at the KV path before a run: nothing, an empty file or a store
  * an interrupted run built (rebuilt), or something else (refused before
  * anything happens). */
-static int check_kv_path(const char *path, struct kvm_up_result *r,
+static int check_kv_path(kvm_kv_target *t, struct kvm_up_result *r,
                          struct kvm_error *err)
 {
-	struct kvm_status *st = calloc(1, sizeof(*st));
-	int rc = 0;
+	const char *path = t->where;
+	struct kvm_kv_info info;
+	int rc;
 
-	if (st == NULL)
-		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
-	kvm_kv_probe(path, st);
-	switch (st->kv.state) {
+	if ((rc = t->ops->probe(t, &info, err)) != 0)
+		return rc;
+	switch (info.state) {
 	case KVM_KV_ABSENT:
 	case KVM_KV_EMPTY:
 		break;
 	case KVM_KV_PRESENT:
+		/* An interrupted run's store, rebuilt: unless something uses it. */
 		r->kv_replaced = 1;
-		break;
+		return t->ops->check_unused(t, err);
 	case KVM_KV_UNREADABLE:
-		rc = kvm_error_set(err, KVM_EKV, "cannot read the KV path '%s': %s",
-		                   path, st->kv.detail);
-		break;
+		return kvm_error_set(err, KVM_EKV, "cannot read the KV path '%s': "
+		                     "%s", path, info.detail);
 	case KVM_KV_NOT_FILE:
-		rc = kvm_error_set(err, KVM_EKVFOREIGN, "the KV path '%s' is %s, "
-		                   "not a KV store file; it is left as it is", path,
-		                   st->kv.detail);
-		break;
+		return kvm_error_set(err, KVM_EKVFOREIGN, "the KV path '%s' is %s, "
+		                     "not a KV store file; it is left as it is",
+		                     path, info.detail);
 	default:
-		rc = kvm_error_set(err, KVM_EKVFOREIGN, "the KV path '%s' holds %s "
-		                   "kvmigrate did not create; it is left as it is",
-		                   path, st->kv.state == KVM_KV_FOREIGN ?
-		                   "an LMDB store" : "a file");
+		return kvm_error_set(err, KVM_EKVFOREIGN, "the KV path '%s' holds "
+		                     "%s kvmigrate did not create; it is left as it "
+		                     "is", path, info.state == KVM_KV_FOREIGN ?
+		                     "an LMDB store" : "a file");
 	}
-	free(st);
-	return rc;
+	return 0;
 }
 
 /* The run writes its export over --keep-export FILE.  An export of
@@ -202,38 +200,50 @@ static int kv_export(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	return rc;
 }
 
-static int kv_import(const struct kvm_up_opts *o, struct kvm_up_result *r,
+/* Build the store from the export and put it in place at the KV path,
+ * not yet in use: the version bump that follows makes it the one. */
+static int kv_import(struct session *s, kvm_kv_target *t,
+                     const struct kvm_up_opts *o, struct kvm_up_result *r,
                      const char *path, struct kvm_error *err)
 {
 	struct kvm_import_opts io = { 0 };
-	struct kvm_import_result ir;
+	struct kvm_import_result *ir = calloc(1, sizeof(*ir));
 	uint64_t t0 = kvm_now_ms();
-	int rc;
+	int rc, published = 0;
 
+	if (ir == NULL)
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
 	io.input = path;
 	io.kv_path = o->kv_path;
 	io.force = 1;          /* checked above: empty, or an earlier run's */
 	io.cancel = o->cancel;
 	io.on_event = o->on_event;
 	io.event_ctx = o->event_ctx;
-	rc = kvm_import_file_locked(&io, &ir, err);
-	r->import_ms = kvm_now_ms() - t0;
-	for (size_t i = 0; i < ir.npackages; i++)
-		for (size_t j = 0; j < r->npackages; j++)
-			if (strcmp(ir.packages[i].name, r->packages[j].name) == 0)
-				r->package_import_ms[j] = ir.packages[i].ms;
-	if (rc == 0) {
-		r->kv_bytes = ir.kv_bytes;
-		snprintf(r->migration_id, sizeof(r->migration_id), "%s",
-		         ir.migration_id);
+	if ((rc = kvm_import_load(t, &io, ir, err)) == 0) {
+		rc = t->ops->publish(t, s->db, &published, err);
+		if (rc != 0 && !published)
+			t->ops->abort(t);
 	}
+	r->kv_published = published;
+	r->import_ms = kvm_now_ms() - t0;
+	for (size_t i = 0; i < ir->npackages; i++)
+		for (size_t j = 0; j < r->npackages; j++)
+			if (strcmp(ir->packages[i].name, r->packages[j].name) == 0)
+				r->package_import_ms[j] = ir->packages[i].ms;
+	if (rc == 0) {
+		r->kv_bytes = t->stats.store_bytes;
+		snprintf(r->migration_id, sizeof(r->migration_id), "%s",
+		         ir->migration_id);
+	}
+	free(ir);
 	return rc;
 }
 
 /* Export, import, bump, drop: the KV migration of a database at the last
  * SQL version, under the lock. */
-static int kv_migrate(struct session *s, const struct kvm_up_opts *o,
-                      struct kvm_up_result *r, struct kvm_error *err)
+static int kv_migrate(struct session *s, kvm_kv_target *t,
+                      const struct kvm_up_opts *o, struct kvm_up_result *r,
+                      struct kvm_error *err)
 {
 	char tmp_export[KV_PATH_MAX];
 	const char *export_path;
@@ -243,8 +253,8 @@ static int kv_migrate(struct session *s, const struct kvm_up_opts *o,
 	                             tmp_export, sizeof(tmp_export), err)) != 0)
 		return rc;
 	export_path = o->keep_export != NULL ? o->keep_export : tmp_export;
-	if ((rc = remove_leftovers(o, r, err)) != 0 ||
-	    (rc = check_kv_path(o->kv_path, r, err)) != 0 ||
+	if ((rc = remove_leftovers(t, o, r, err)) != 0 ||
+	    (rc = check_kv_path(t, r, err)) != 0 ||
 	    (o->keep_export != NULL &&
 	     (rc = check_keep_export(s, o->keep_export, err)) != 0) ||
 	    (rc = KVM_FAIL("kv.begin", err)) != 0)
@@ -257,7 +267,7 @@ static int kv_migrate(struct session *s, const struct kvm_up_opts *o,
 		return kvm_error_prefix(err, "export");
 	}
 	kv_step(o, r, KVM_KV_STEP_IMPORT);
-	rc = kv_import(o, r, export_path, err);
+	rc = kv_import(s, t, o, r, export_path, err);
 	if (o->keep_export == NULL)
 		unlink(export_path);
 	if (rc == 0)
@@ -271,8 +281,10 @@ static int kv_migrate(struct session *s, const struct kvm_up_opts *o,
 		 * when it held nothing (a store an interrupted run left is
 		 * gone either way).  With the session lost, whether the COMMIT
 		 * took is unknown: the store stays, and the next run looks. */
+		struct kvm_error ignored;
+
 		if (PQstatus(kvm_db_conn(s->db)) == CONNECTION_OK &&
-		    !r->kv_replaced && unlink(o->kv_path) == 0)
+		    !r->kv_replaced && t->ops->retire(t, &ignored) == 0)
 			r->kv_removed = 1;
 		return rc;
 	}
@@ -294,24 +306,6 @@ static int kv_migrate(struct session *s, const struct kvm_up_opts *o,
 	return 0;
 }
 
-/* The KV store is built beside its path: that directory must exist and
- * be writable before anything else is done. */
-static int check_kv_dir(const char *kv_path, struct kvm_error *err)
-{
-	char copy[PATH_MAX];
-	const char *dir;
-
-	if (snprintf(copy, sizeof(copy), "%s", kv_path) >= (int)sizeof(copy))
-		return kvm_error_set(err, KVM_EINVAL, "the KV path '%s' is too "
-		                     "long", kv_path);
-	dir = dirname(copy);
-	if (access(dir, W_OK | X_OK) != 0)
-		return kvm_error_set(err, errno, "the KV store's directory '%s' "
-		                     "cannot be written: %s; nothing was done", dir,
-		                     strerror(errno));
-	return 0;
-}
-
 int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
            struct kvm_error *err)
 {
@@ -320,22 +314,29 @@ int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	kvm_schema *sch = NULL;
 	uint64_t t0;
 	size_t i;
-	int rc, kv_lock = -1;
+	kvm_kv_target *t = NULL;
+	int rc;
 
 	memset(r, 0, sizeof(*r));
 	if (o->kv_enabled && (o->kv_path == NULL || o->kv_path[0] == '\0'))
 		return kvm_error_set(err, KVM_EINVAL, "the KV migration needs a KV "
 		                     "path; nothing was done");
 	if (o->kv_enabled && !o->dry_run &&
-	    (rc = check_kv_dir(o->kv_path, err)) != 0)
+	    ((rc = kvm_kv_open(&t, o->kv_path, err)) != 0 ||
+	     (rc = t->ops->check_writable(t, err)) != 0)) {
+		kvm_kv_close(t);
 		return rc;
-	if ((rc = kvm_schema_open(o->schema_dir, &sch, err)) != 0)
+	}
+	if ((rc = kvm_schema_open(o->schema_dir, &sch, err)) != 0) {
+		kvm_kv_close(t);
 		return rc;
+	}
 	r->last_sql_version = kvm_schema_last(sch);
 	r->kv_version = kvm_schema_kv_version(sch);
 	rc = kvm_session_open(&s, o->conninfo, o->connect_retry_ms, o->on_event,
 	                  o->event_ctx, err);
 	if (rc != 0) {
+		kvm_kv_close(t);
 		kvm_schema_free(sch);
 		return rc;
 	}
@@ -348,8 +349,7 @@ int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	/* The KV directory's lock too, before anything changes, and until
 	 * the end: no import can remove this run's files as leftovers or
 	 * rename over its store before the version says it is in use. */
-	if (o->kv_enabled && !o->dry_run &&
-	    (rc = kvm_kv_lock(o->kv_path, &kv_lock, err)) != 0)
+	if (t != NULL && (rc = t->ops->lock(t, err)) != 0)
 		goto out;
 	if (!o->dry_run && (rc = KVM_FAIL("up.locked", err)) != 0)
 		goto out;
@@ -413,11 +413,11 @@ int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	r->outcome = o->dry_run ? KVM_UP_DRY_RUN
 	           : r->applied > 0 ? KVM_UP_APPLIED : KVM_UP_CURRENT;
 	if (o->kv_enabled && !o->dry_run)
-		rc = kv_migrate(&s, o, r, err);
+		rc = kv_migrate(&s, t, o, r, err);
 	else if (o->kv_enabled)
 		rc = kvm_up_plan(&s, o, r, err);
 out:
-	kvm_kv_unlock(kv_lock);
+	kvm_kv_close(t);
 	kvm_session_close(&s);
 	kvm_schema_free(sch);
 	return rc;

@@ -9,8 +9,9 @@
  * fresh export of them (in the same snapshot rules as any export) is
  * compared the same way and removed.
  *
- * The store is opened read-only with its lock file, as a reader among the
- * service's; stale reader slots of dead processes are cleared first.
+ * The store is read through the KV-target interface (kvtarget.h), under
+ * the target's lock: no `up` or import can replace it, or remove the
+ * fresh export of the tables as a leftover, while it is compared.
  *
  * With both, the tables are exported first: an export file read from
  * another database (its header's source_database) is refused before
@@ -19,24 +20,21 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <lmdb.h>
-
 #include "kvm/export.h"
 #include "kvm/kvkey.h"
+#include "kvtarget.h"
 #include "kvm/migrate.h"
 #include "clock.h"
 #include "db.h"
 #include "readprog.h"
 #include "show.h"
-
-#define KEY_MAX 2048
+#include "tmpname.h"
 
 /* Entries per partition: the export's and the store's. */
 struct part {
@@ -48,12 +46,9 @@ struct part {
 struct verify {
 	const struct kvm_verify_opts *o;
 	struct kvm_verify_result *r;
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
+	kvm_kv_target *t;
 	struct part *parts;
 	size_t nparts, cap;
-	unsigned char key[KEY_MAX];
 };
 
 static void add_diff(struct verify *v, const char *what, const uint8_t *part,
@@ -120,50 +115,14 @@ static struct part *part_of(struct verify *v, const uint8_t *p, size_t len)
 	return &v->parts[lo];
 }
 
-/* The partition of an LMDB key (kvm/kvkey.h) into @out; its length, or
- * (size_t)-1 when the key is not one kvmigrate writes. */
-static size_t partition_of(const uint8_t *k, size_t len, uint8_t *out)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (k[i] != 0x00) {
-			out[n++] = k[i];
-			continue;
-		}
-		if (k[i + 1] == 0x01)
-			return n;
-		if (k[i + 1] != 0xff)
-			return (size_t)-1;
-		out[n++] = 0x00;
-		i++;
-	}
-	return (size_t)-1;
-}
-
 static int open_store(struct verify *v, struct kvm_error *err)
 {
-	char lock[PATH_MAX + 8];
-	int rc, dead, had_lock;
+	int rc;
 
-	snprintf(lock, sizeof(lock), "%s-lock", v->o->kv_path);
-	had_lock = access(lock, F_OK) == 0;
-	if ((rc = mdb_env_create(&v->env)) != 0 ||
-	    (rc = mdb_env_open(v->env, v->o->kv_path, MDB_NOSUBDIR | MDB_RDONLY,
-	                       0600)) != 0) {
-		/* LMDB makes the lock file before it looks at the path: none is
-		 * left beside a directory or a file that is not a store. */
-		if (!had_lock)
-			unlink(lock);
-		return kvm_error_set(err, KVM_EKV, "cannot open the KV store '%s': "
-		                     "%s", v->o->kv_path, mdb_strerror(rc));
-	}
-	mdb_reader_check(v->env, &dead);
-	if ((rc = mdb_txn_begin(v->env, NULL, MDB_RDONLY, &v->txn)) != 0 ||
-	    (rc = mdb_dbi_open(v->txn, NULL, 0, &v->dbi)) != 0)
-		return kvm_error_set(err, KVM_EKV, "cannot read the KV store '%s': "
-		                     "%s", v->o->kv_path, mdb_strerror(rc));
-	return 0;
+	if ((rc = kvm_kv_open(&v->t, v->o->kv_path, err)) != 0 ||
+	    (rc = v->t->ops->lock(v->t, err)) != 0)
+		return rc;
+	return v->t->ops->read_begin(v->t, err);
 }
 
 /* Every record of the export, looked up in the store.  @source, when
@@ -192,10 +151,9 @@ static int compare_records(struct verify *v, const char *path,
 	kvm_readprog_init(&prog, "compare", v->o->on_event, v->o->event_ctx,
 	                  h, NULL);
 	while ((rc = kvm_export_reader_next(rd, &rec, err)) == 0) {
-		size_t len = kvm_kv_key_size(rec.partition, rec.partition_len,
-		                             rec.key_len);
+		struct kvm_kv_entry e;
 		struct part *pt;
-		MDB_val k, val;
+		int found;
 
 		kvm_readprog_record(&prog, &rec);
 		v->r->records++;
@@ -204,25 +162,16 @@ static int compare_records(struct verify *v, const char *path,
 			break;
 		}
 		pt->exported++;
-		if (len > KEY_MAX) {
-			add_diff(v, "missing", rec.partition, rec.partition_len,
-			         rec.key, rec.key_len, "a key longer than any store holds");
-			continue;
-		}
-		k.mv_size = kvm_kv_key_encode(v->key, rec.partition,
-		                              rec.partition_len, rec.key, rec.key_len);
-		k.mv_data = v->key;
-		rc = mdb_get(v->txn, v->dbi, &k, &val);
-		if (rc == MDB_NOTFOUND) {
+		if ((rc = v->t->ops->get(v->t, rec.partition, rec.partition_len,
+		                         rec.key, rec.key_len, &e, &found,
+		                         err)) != 0)
+			break;
+		if (!found) {
 			add_diff(v, "missing", rec.partition, rec.partition_len,
 			         rec.key, rec.key_len, "in the source, not in the store");
-		} else if (rc != 0) {
-			rc = kvm_error_set(err, KVM_EKV, "reading '%s': %s",
-			                   v->o->kv_path, mdb_strerror(rc));
-			break;
-		} else if (val.mv_size != rec.value_len ||
+		} else if (e.value_len != rec.value_len ||
 		           (rec.value_len > 0 &&
-		            memcmp(val.mv_data, rec.value, rec.value_len) != 0)) {
+		            memcmp(e.value, rec.value, rec.value_len) != 0)) {
 			add_diff(v, "different", rec.partition, rec.partition_len,
 			         rec.key, rec.key_len, "the values differ");
 		}
@@ -242,37 +191,31 @@ static int compare_records(struct verify *v, const char *path,
 static int compare_counts(struct verify *v, struct kvm_error *err)
 {
 	static const uint8_t meta[] = KVM_KV_META_PARTITION;
-	uint8_t part[KEY_MAX];
-	MDB_cursor *cur;
-	MDB_val k, val;
+	struct kvm_kv_entry e;
 	int rc;
 
-	if ((rc = mdb_cursor_open(v->txn, v->dbi, &cur)) != 0)
-		return kvm_error_set(err, KVM_EKV, "reading '%s': %s", v->o->kv_path,
-		                     mdb_strerror(rc));
-	for (rc = mdb_cursor_get(cur, &k, &val, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
-		size_t plen = partition_of(k.mv_data, k.mv_size, part);
+	/* A scan of its own: from the first entry again. */
+	v->t->ops->read_end(v->t);
+	if ((rc = v->t->ops->read_begin(v->t, err)) != 0)
+		return rc;
+	while ((rc = v->t->ops->scan_next(v->t, &e, err)) == 0) {
 		struct part *pt;
 
-		if (plen == (size_t)-1) {
-			add_diff(v, "extra", k.mv_data, k.mv_size, NULL, 0,
+		if (e.foreign) {
+			add_diff(v, "extra", e.key, e.key_len, NULL, 0,
 			         "an LMDB key kvmigrate does not write");
 			continue;
 		}
-		if (plen == sizeof(meta) - 1 && memcmp(part, meta, plen) == 0)
+		if (e.partition_len == sizeof(meta) - 1 &&
+		    memcmp(e.partition, meta, e.partition_len) == 0)
 			continue;
 		v->r->store_entries++;
-		if ((pt = part_of(v, part, plen)) == NULL) {
-			mdb_cursor_close(cur);
+		if ((pt = part_of(v, e.partition, e.partition_len)) == NULL)
 			return kvm_error_set(err, KVM_ENOMEM, "out of memory");
-		}
 		pt->stored++;
 	}
-	mdb_cursor_close(cur);
-	if (rc != MDB_NOTFOUND)
-		return kvm_error_set(err, KVM_EKV, "reading '%s': %s", v->o->kv_path,
-		                     mdb_strerror(rc));
+	if (rc != KVM_END)
+		return rc;
 	for (size_t i = 0; i < v->nparts; i++) {
 		const struct part *pt = &v->parts[i];
 		char detail[96];
@@ -338,17 +281,17 @@ int kvm_verify(const struct kvm_verify_opts *o, struct kvm_verify_result *r,
                struct kvm_error *err)
 {
 	struct verify v = { .o = o, .r = r };
-	char a[PATH_MAX], b[PATH_MAX], fresh[2 * PATH_MAX + 32], source[1100];
+	char fresh[PATH_MAX + 32], source[1100];
 	uint64_t t0 = kvm_now_ms();
 	int rc, exported = 0, have_fresh = 0;
 
 	memset(r, 0, sizeof(*r));
-	snprintf(a, sizeof(a), "%s", o->kv_path ? o->kv_path : ".");
-	snprintf(b, sizeof(b), "%s", o->kv_path ? o->kv_path : ".");
-	snprintf(fresh, sizeof(fresh), "%s/.%s.verify.kvm", dirname(a), basename(b));
 	if (o->kv_path == NULL || (!o->tables && o->export_path == NULL))
 		return kvm_error_set(err, KVM_EINVAL, "verify: a KV store and "
 		                     "something to compare it with are needed");
+	if ((rc = kvm_companion_path(o->kv_path, KVM_VERIFY_EXPORT_SUFFIX, fresh,
+	                             sizeof(fresh), err)) != 0)
+		return rc;
 	if ((rc = open_store(&v, err)) == 0 && o->tables) {
 		exported = 1;
 		rc = export_tables(&v, fresh, source, sizeof(source), err);
@@ -375,10 +318,7 @@ int kvm_verify(const struct kvm_verify_opts *o, struct kvm_verify_result *r,
 	}
 	if (exported)
 		unlink(fresh);
-	if (v.txn != NULL)
-		mdb_txn_abort(v.txn);
-	if (v.env != NULL)
-		mdb_env_close(v.env);
+	kvm_kv_close(v.t);
 	reset_counts(&v);
 	free(v.parts);
 	r->ms = kvm_now_ms() - t0;

@@ -1205,6 +1205,54 @@ static void test_import__a_live_reader_in_this_process_keeps_the_store(void **st
 	recs_free(&rs);
 }
 
+/* Asking whether the store is open must not drop this process's own
+ * locks on its lock file: closing any descriptor of that file does, and a
+ * second forced import, or a verify in between, would then replace or
+ * reopen the live store. */
+static void test_import__a_store_open_in_this_process_stays_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct recs rs = { 0 };
+	struct kvm_import_result r;
+	struct kvm_verify_opts vo = { 0 };
+	struct kvm_verify_result vr;
+	struct kvm_error err;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	MDB_dbi dbi;
+	struct snap s;
+
+	many_records(&rs, 20, 20);
+	make_export(f->in, PK3, 1, &rs, 8);
+	import_ok(f, f->in, 0, 0, &r);
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_open(env, f->kv, MDB_NOSUBDIR | MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	for (int i = 0; i < 3; i++) {
+		s = snap_take(f->kv);
+		assert_int_equal(import(f, f->in, 1, 0, NULL, &r, &err), KVM_EKVBUSY);
+		assert_unchanged(f->kv, &s);
+	}
+	vo.kv_path = f->kv;
+	vo.export_path = f->in;
+	assert_int_equal(kvm_verify(&vo, &vr, &err), KVM_EKVBUSY);
+	assert_non_null(strstr(err.msg, "this process"));
+	s = snap_take(f->kv);
+	assert_int_equal(import(f, f->in, 1, 0, NULL, &r, &err), KVM_EKVBUSY);
+	assert_unchanged(f->kv, &s);
+	/* the reader this process holds still reads the store it opened */
+	assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+	assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	recs_free(&rs);
+}
+
 /* A child process holding a read transaction until told to stop. */
 static pid_t start_reader(const char *path, int *release_fd)
 {
@@ -1691,6 +1739,7 @@ int main(void)
 		T(test_import__an_existing_store_needs_force),
 		T(test_import__a_negative_kv_version_is_refused),
 		T(test_import__a_record_at_a_metadata_key_is_refused),
+		T(test_import__a_store_open_in_this_process_stays_kept),
 		T(test_import__a_live_reader_in_this_process_keeps_the_store),
 		T(test_import__a_live_reader_in_another_process_keeps_the_store),
 		T(test_import__a_full_map_names_map_size),

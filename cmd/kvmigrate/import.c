@@ -84,10 +84,20 @@ static void print_summary(const struct import_opts *o,
 	        r->appended, r->kv_bytes, r->map_size, r->ms / 1000.0);
 }
 
-static int report_failure(struct import_opts *o, const struct kvm_error *err)
+static int report_failure(struct import_opts *o, const struct kvm_import_result *r,
+                          const struct kvm_error *err)
 {
 	char hint[1024];
 
+	/* The new store is in place, but the step after the switch failed
+	 * (the directory's sync): it is no longer "as it was". */
+	if (r->published) {
+		snprintf(hint, sizeof(hint), "the new store is at '%s', but it may "
+		         "not survive a crash of the machine; run 'sync' and check "
+		         "it with 'kvmigrate verify --kv %s --export %s'", o->kv,
+		         o->kv, o->input);
+		return cmd_ui_fail(&o->ui, err, KVM_EXIT_FAILURE, hint);
+	}
 	switch (err->code) {
 	case KVM_EKVEXISTS:
 		snprintf(hint, sizeof(hint), "'%s' was not changed; to replace the "
@@ -182,7 +192,7 @@ static int run(struct import_opts *o)
 	io.event_ctx = &o->ui;
 	failed = kvm_import_file(&io, r, &err) != 0;
 	if (failed)
-		rc = report_failure(o, &err);
+		rc = report_failure(o, r, &err);
 	else if (!o->ui.quiet)
 		print_summary(o, r);
 	if (o->ui.metrics_file != NULL) {

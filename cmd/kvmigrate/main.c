@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include <libpq-fe.h>
-#include <lmdb.h>
 
 #include "kvm/export.h"
 #include "cmd.h"
@@ -173,9 +172,9 @@ static int cmd_help(int argc, char **argv)
 static int print_version(void)
 {
 	int pq = PQlibVersion();
-	int major = 0, minor = 0, patch = 0;
+	char kv[256];
 
-	mdb_version(&major, &minor, &patch);
+	kvm_kv_versions(kv, sizeof(kv));
 	printf("kvmigrate %s\n", KVM_VERSION);
 	printf("export format version %d (written and read)\n",
 	       KVM_EXPORT_FORMAT_VERSION);
@@ -184,7 +183,7 @@ static int print_version(void)
 		printf("libpq %d.%d\n", pq / 10000, pq % 10000);
 	else
 		printf("libpq %d.%d.%d\n", pq / 10000, pq / 100 % 100, pq % 100);
-	printf("lmdb %d.%d.%d\n", major, minor, patch);
+	printf("%s\n", kv);
 	return KVM_EXIT_OK;
 }
 

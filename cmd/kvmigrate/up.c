@@ -201,12 +201,15 @@ static int report_failure(struct cmd_ui *ui, const struct kvm_up_result *r,
 	    r->outcome == KVM_UP_MIGRATED)
 		return report_after_bump(ui, r, err, err->code == KVM_EDROP ||
 		                         drop_tables);
-	if (r->kv_step == KVM_KV_STEP_BUMP && !r->kv_removed) {
-		snprintf(hint, sizeof(hint), "the KV store was built, but recording "
-		         "the KV migration version failed: the database is at %s "
+	if ((r->kv_step == KVM_KV_STEP_BUMP && !r->kv_removed) ||
+	    (r->kv_step == KVM_KV_STEP_IMPORT && r->kv_published)) {
+		snprintf(hint, sizeof(hint), "the KV store was built, but %s "
+		         "failed: the database is at %s "
 		         "with its old tables, and the service goes on using them; "
 		         "the store at the KV path is not in use.  Run 'kvmigrate up "
-		         "--kv-enabled' again: it builds the store anew", now);
+		         "--kv-enabled' again: it builds the store anew",
+		         r->kv_step == KVM_KV_STEP_IMPORT ? "making it durable" :
+		         "recording the KV migration version", now);
 		return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, hint);
 	}
 	if (r->kv_step != KVM_KV_STEP_NONE) {

@@ -53,6 +53,15 @@ size_t kvm_kv_key_encode(void *out, const void *part, size_t plen,
                          const void *key, size_t klen);
 
 /**
+ * The partition and key of LMDB key @lkey (@len bytes), the way back of
+ * kvm_kv_key_encode(): the partition into @part (room for @len bytes),
+ * its length into *@plen, and where the key starts in @lkey into
+ * *@key_off.  Returns 0, or -1 when @lkey is not a key kvmigrate writes.
+ */
+int kvm_kv_key_decode(const void *lkey, size_t len, void *part, size_t *plen,
+                      size_t *key_off);
+
+/**
  * Decode a msgpack value that is exactly one non-negative integer (any
  * of msgpack's integer encodings) filling all @len bytes.
  *

@@ -240,6 +240,8 @@ struct kvm_up_result {
 	int leftovers;          /**< files of an interrupted run removed */
 	int kv_replaced;        /**< a store of an interrupted run was rebuilt */
 	int kv_removed;         /**< the bump failed: the new store was removed */
+	int kv_published;       /**< the new store was put at the KV path (not
+	                         *   in use until the version bump) */
 	uint64_t kv_records;    /**< records exported and imported */
 	uint64_t export_ms, import_ms;
 	uint64_t export_bytes;  /**< the export file's size */
@@ -418,6 +420,12 @@ const char *kvm_sql_state_name(enum kvm_sql_state s);
 const char *kvm_kv_state_name(enum kvm_kv_state s);
 
 /**
+ * The libraries behind the KV targets and their versions, one line each
+ * ("lmdb 0.9.24"), into @out (NUL-terminated, cut at @size).
+ */
+void kvm_kv_versions(char *out, size_t size);
+
+/**
  * The migration lock's key for a database, computed as golang-migrate
  * (v4, postgres driver) computes its advisory lock id:
  *
@@ -551,6 +559,10 @@ struct kvm_import_result {
 	uint64_t map_size;       /**< the map size used */
 	uint64_t kv_bytes;       /**< size of the published file */
 	int replaced;            /**< 1: a previous store was replaced */
+	/** 1: the new store is at kv_path, also when the call failed after
+	 *  the switch (the directory's sync): then it is in place but may not
+	 *  survive a crash of the machine. */
+	int published;
 	uint64_t ms;
 };
 

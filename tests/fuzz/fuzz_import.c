@@ -51,7 +51,7 @@
 #include "kvm/export.h"
 #include "kvm/kvkey.h"
 #include "kvm/migrate.h"
-#include "kvstore.h"
+#include "kvtarget.h"
 #include "xxh64.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -311,7 +311,7 @@ static void check_store(const uint8_t *data, size_t size,
 
 	/* What the next import (and status) will see at the path. */
 	memset(&st, 0, sizeof(st));
-	kvm_kv_probe(S.kv, &st);
+	kvm_kv_status(S.kv, &st);
 	if (st.kv.state != KVM_KV_PRESENT)
 		violated("the published store is not one kvmigrate built", NULL);
 	if ((int64_t)st.kv.version != r->kv_version)
