@@ -115,7 +115,7 @@ int kvm_drop_tables(const struct kvm_drop_opts *o, size_t *dropped,
 	int rc;
 
 	*dropped = 0;
-	if ((rc = kvm_schema_builtin(&sch, err)) != 0)
+	if ((rc = kvm_schema_open(o->schema_dir, &sch, err)) != 0)
 		return rc;
 	kv = kvm_schema_kv_version(sch);
 	kvm_schema_free(sch);

@@ -382,8 +382,9 @@ static int lmdb_lock(kvm_kv_target *t, struct kvm_error *err)
 		close(d);
 		if (e == EWOULDBLOCK)
 			kvm_error_set(err, KVM_EKVLOCKED, "another kvmigrate run (an "
-			              "up, an import or a verify) is using a KV store "
-			              "in '%s'; nothing was done", dir);
+			              "up or an import) is writing a KV store in '%s' "
+			              "(or a verify is reading it); nothing was done",
+			              dir);
 		else
 			kvm_error_set(err, e, "cannot lock the KV store's directory "
 			              "'%s': %s", dir, strerror(e));

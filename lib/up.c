@@ -119,9 +119,10 @@ static int check_kv_path(kvm_kv_target *t, struct kvm_up_result *r,
 	case KVM_KV_EMPTY:
 		break;
 	case KVM_KV_PRESENT:
-		/* An interrupted run's store, rebuilt: unless something uses it. */
+		/* An interrupted run's store, rebuilt (the import refuses it
+		 * while some process has it open). */
 		r->kv_replaced = 1;
-		return t->ops->check_unused(t, err);
+		return 0;
 	case KVM_KV_UNREADABLE:
 		return kvm_error_set(err, KVM_EKV, "cannot read the KV path '%s': "
 		                     "%s", path, info.detail);

@@ -9,7 +9,7 @@
 #include "cmd.h"
 
 const char cmd_drop_tables_usage[] =
-	"kvmigrate drop-tables [--db CONNINFO] [--lock-wait SECONDS]";
+	"kvmigrate drop-tables [--db CONNINFO] [--lock-wait SECONDS] [--schema-dir DIR]";
 
 static const char help_body[] =
 	"Drop the old tables of a finished KV migration, in one transaction.\n"
@@ -19,14 +19,16 @@ static const char help_body[] =
 	"Options:\n"
 	CMD_HELP_DB
 	CMD_HELP_LOCK_WAIT
+	CMD_HELP_SCHEMA_DIR
 	CMD_HELP_HELP;
 
-enum { OPT_DB = CMD_OPT_LONG_ONLY, OPT_LOCK_WAIT };
+enum { OPT_DB = CMD_OPT_LONG_ONLY, OPT_LOCK_WAIT, OPT_SCHEMA_DIR };
 
 static const char shortopts[] = ":h";
 static const struct option longopts[] = {
 	{ "db",   required_argument, NULL, OPT_DB },
 	{ "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
+	{ "schema-dir", required_argument, NULL, OPT_SCHEMA_DIR },
 	{ "help", no_argument,       NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -34,6 +36,7 @@ static const struct option longopts[] = {
 struct drop_tables_opts {
 	const char *db;          /* NULL: libpq's PG* variables */
 	uint64_t lock_wait;      /* seconds */
+	const char *schema_dir;  /* NULL: the built-in versions */
 	unsigned connect_retry_ms;
 };
 
@@ -46,6 +49,7 @@ static int run(const struct drop_tables_opts *o)
 	d.conninfo = o->db;
 	d.connect_retry_ms = o->connect_retry_ms;
 	d.lock_wait_s = (unsigned)o->lock_wait;
+	d.schema_dir = o->schema_dir;
 	d.on_event = cmd_print_wait_event;
 	switch (kvm_drop_tables(&d, &dropped, &err)) {
 	case 0:
@@ -79,6 +83,9 @@ int cmd_drop_tables(int argc, char **argv)
 		switch (c) {
 		case OPT_DB:
 			o.db = optarg;
+			break;
+		case OPT_SCHEMA_DIR:
+			o.schema_dir = optarg;
 			break;
 		case OPT_LOCK_WAIT:
 			if ((rc = cmd_parse_uint("--lock-wait", optarg, 0, 86400,

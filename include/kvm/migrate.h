@@ -309,6 +309,9 @@ struct kvm_drop_opts {
 	const char *conninfo;
 	unsigned connect_retry_ms;
 	unsigned lock_wait_s;
+	/** The SQL schema versions in use, as kvm_up_opts.schema_dir: their
+	 *  last + 1 is the KV migration version.  NULL: the built-in ones. */
+	const char *schema_dir;
 	kvm_event_fn on_event;
 	void *event_ctx;
 };

@@ -114,6 +114,20 @@ want_err_has "a real run would refuse it"
 rm -f "$T/a/kv.mdb"
 end
 
+begin "up --kv-enabled --dry-run --json: the store's estimate is what the import reserves (2 x + 64 MiB)"
+up_kv "$dbA" --kv "$T/a/kv.mdb" --dry-run --json
+want_rc 0
+python3 -c '
+import json, sys
+p = json.load(open(sys.argv[1]))
+p = p.get("plan", p)
+e, k = p["export_estimate_bytes"], p["kv_estimate_bytes"]
+assert e > 0, "the tables show 0 bytes"
+assert k == 2 * e + (64 << 20), "store estimate %d for %d bytes of tables" % (k, e)
+' "$T/out" 2>"$T/py.err" || fail "$(cat "$T/py.err")"
+only_files "$T/a"
+end
+
 begin "up --kv-enabled --keep-export: exit 0, version 9, the store holds exactly the export's records"
 up_kv "$dbA" --kv "$T/a/kv.mdb" --keep-export "$T/a/export.kvm"
 want_rc 0
