@@ -74,62 +74,19 @@ static int read_tables(struct session *s, struct kvm_status *st,
 	return 0;
 }
 
-/* The next command and why, from everything else in @st. */
-static void next_step(struct kvm_status *st, const char *table)
+/* The next step, from everything else in @st. */
+static enum kvm_next_step next_step(const struct kvm_status *st)
 {
-	const char *kv = st->kv_enabled ? " --kv-enabled" : "";
-
 	switch (st->state) {
 	case KVM_SQL_FRESH:
 	case KVM_SQL_BEHIND:
-		snprintf(st->next, sizeof(st->next), "kvmigrate up%s", kv);
-		snprintf(st->reason, sizeof(st->reason), "%zu SQL version%s to "
-		         "apply, from version %" PRIu64, st->pending,
-		         st->pending == 1 ? "" : "s", st->first_pending);
-		break;
+		return KVM_NEXT_UP;
 	case KVM_SQL_CURRENT:
-		snprintf(st->next, sizeof(st->next), "kvmigrate up --kv-enabled%s",
-		         st->kv.path == NULL ? " --kv PATH" : "");
-		if (st->kv.state == KVM_KV_PRESENT)
-			snprintf(st->reason, sizeof(st->reason), "a KV migration was "
-			         "interrupted before the version bump: the KV store at "
-			         "the KV path is not in use, and the next run builds it "
-			         "anew from the old tables");
-		else
-			snprintf(st->reason, sizeof(st->reason), st->kv_enabled ?
-			         "the SQL schema is current; the KV migration is next" :
-			         "the SQL schema is current; the KV migration runs once "
-			         "the KV flag is on");
-		break;
+		return KVM_NEXT_UP_KV;
 	case KVM_SQL_MIGRATED:
-		if (st->tables_present > 0) {
-			snprintf(st->next, sizeof(st->next), "kvmigrate drop-tables");
-			snprintf(st->reason, sizeof(st->reason), "migrated to the KV "
-			         "store; %zu of the old tables are still there, to be "
-			         "dropped once nothing needs them", st->tables_present);
-		} else {
-			snprintf(st->reason, sizeof(st->reason), "nothing to do: the "
-			         "metadata lives in the KV store and the old tables "
-			         "are gone");
-		}
-		break;
-	case KVM_SQL_DIRTY:
-		snprintf(st->reason, sizeof(st->reason), "a migration failed "
-		         "half-way under another tool: repair the schema by hand, "
-		         "then mark the version clean in %s (UPDATE ... SET dirty "
-		         "= false), then run kvmigrate up", table);
-		break;
-	case KVM_SQL_TOO_NEW:
-		snprintf(st->reason, sizeof(st->reason), "the database is newer "
-		         "than this kvmigrate (version %" PRIu64 " > %" PRIu64
-		         "): use the kvmigrate of the release that wrote it",
-		         st->version, st->kv_version);
-		break;
-	case KVM_SQL_UNKNOWN:
-		snprintf(st->reason, sizeof(st->reason), "version %" PRIu64 " is "
-		         "not in %s: use the schema versions the database was "
-		         "migrated with", st->version, st->schema_origin);
-		break;
+		return st->tables_present > 0 ? KVM_NEXT_DROP_TABLES : KVM_NEXT_NONE;
+	default:
+		return KVM_NEXT_NONE;
 	}
 }
 
@@ -187,7 +144,7 @@ int kvm_status(const struct kvm_status_opts *o, struct kvm_status *st,
 		st->pending = kvm_schema_count(sch) - i;
 		st->first_pending = kvm_schema_get(sch, i)->version;
 	}
-	next_step(st, s.table ? s.table : KVM_VERSION_TABLE);
+	st->next = next_step(st);
 out:
 	kvm_session_close(&s);
 	kvm_schema_free(sch);

@@ -592,7 +592,7 @@ static void test_up__status_follows_each_state(void **state)
 	assert_false(st.version_table);
 	assert_int_equal(st.pending, 8);
 	assert_int_equal(st.first_pending, 1);
-	assert_string_equal(st.next, "kvmigrate up");
+	assert_int_equal(st.next, KVM_NEXT_UP);
 	assert_int_equal(st.kv.state, KVM_KV_NOT_SET);
 	assert_int_equal(st.tables, 17);
 	assert_int_equal(st.tables_present, 0);
@@ -605,7 +605,7 @@ static void test_up__status_follows_each_state(void **state)
 	assert_int_equal(st.pending, 0);
 	assert_int_equal(st.tables_present, 17);
 	assert_int_equal(st.kv.state, KVM_KV_ABSENT);
-	assert_string_equal(st.next, "kvmigrate up --kv-enabled");
+	assert_int_equal(st.next, KVM_NEXT_UP_KV);
 
 	c = kvmt_connect(ci);
 	kvmt_exec(c, "UPDATE schema_migrations SET version = 9");
@@ -613,12 +613,12 @@ static void test_up__status_follows_each_state(void **state)
 	status_of(ci, NULL, NULL, &st);
 	assert_int_equal(st.state, KVM_SQL_MIGRATED);
 	assert_int_equal(st.tables_present, 16);
-	assert_string_equal(st.next, "kvmigrate drop-tables");
+	assert_int_equal(st.next, KVM_NEXT_DROP_TABLES);
 	kvmt_exec(c, "UPDATE schema_migrations SET version = 3, dirty = true");
 	status_of(ci, NULL, NULL, &st);
 	assert_int_equal(st.state, KVM_SQL_DIRTY);
 	assert_true(st.dirty);
-	assert_string_equal(st.next, "");
+	assert_int_equal(st.next, KVM_NEXT_NONE);
 	kvmt_exec(c, "UPDATE schema_migrations SET version = 3, dirty = false");
 	status_of(ci, NULL, NULL, &st);
 	assert_int_equal(st.state, KVM_SQL_BEHIND);

@@ -75,6 +75,70 @@ static const char *tables_word(const struct kvm_status *st)
 	return st->state == KVM_SQL_MIGRATED ? "dropped" : "absent";
 }
 
+/* The command to run next, as text ("" when none), and why, from the
+ * step the library chose and the facts of @st. */
+static void word_next(const struct kvm_status *st, char *next, size_t nsize,
+                      char *reason, size_t rsize)
+{
+	const char *kv = st->kv_enabled ? " --kv-enabled" : "";
+
+	next[0] = reason[0] = '\0';
+	switch (st->next) {
+	case KVM_NEXT_UP:
+		snprintf(next, nsize, "kvmigrate up%s", kv);
+		snprintf(reason, rsize, "%zu SQL version%s to apply, from version %"
+		         PRIu64, st->pending, st->pending == 1 ? "" : "s",
+		         st->first_pending);
+		return;
+	case KVM_NEXT_UP_KV:
+		snprintf(next, nsize, "kvmigrate up --kv-enabled%s",
+		         st->kv.path == NULL ? " --kv PATH" : "");
+		if (st->kv.state == KVM_KV_PRESENT)
+			snprintf(reason, rsize, "a KV migration was interrupted before "
+			         "the version bump: the KV store at the KV path is not "
+			         "in use, and the next run builds it anew from the old "
+			         "tables");
+		else
+			snprintf(reason, rsize, st->kv_enabled ?
+			         "the SQL schema is current; the KV migration is next" :
+			         "the SQL schema is current; the KV migration runs once "
+			         "the KV flag is on");
+		return;
+	case KVM_NEXT_DROP_TABLES:
+		snprintf(next, nsize, "kvmigrate drop-tables");
+		snprintf(reason, rsize, "migrated to the KV store; %zu of the old "
+		         "tables are still there, to be dropped once nothing needs "
+		         "them", st->tables_present);
+		return;
+	case KVM_NEXT_NONE:
+		break;
+	}
+	switch (st->state) {
+	case KVM_SQL_MIGRATED:
+		snprintf(reason, rsize, "nothing to do: the metadata lives in the "
+		         "KV store and the old tables are gone");
+		break;
+	case KVM_SQL_DIRTY:
+		snprintf(reason, rsize, "a migration failed half-way under another "
+		         "tool: repair the schema by hand, then mark the version "
+		         "clean in %s (UPDATE ... SET dirty = false), then run "
+		         "kvmigrate up", KVM_VERSION_TABLE);
+		break;
+	case KVM_SQL_TOO_NEW:
+		snprintf(reason, rsize, "the database is newer than this kvmigrate "
+		         "(version %" PRIu64 " > %" PRIu64 "): use the kvmigrate of "
+		         "the release that wrote it", st->version, st->kv_version);
+		break;
+	case KVM_SQL_UNKNOWN:
+		snprintf(reason, rsize, "version %" PRIu64 " is not in %s: use the "
+		         "schema versions the database was migrated with",
+		         st->version, st->schema_origin);
+		break;
+	default:
+		break;
+	}
+}
+
 static void print_table_list(const struct kvm_status *st, int present)
 {
 	const char *sep = "";
@@ -89,7 +153,7 @@ static void print_table_list(const struct kvm_status *st, int present)
 
 static void print_text(const struct kvm_status *st)
 {
-	char who[512];
+	char who[512], next[128], reason[768];
 
 	fputs("database:        ", stdout);
 	cmd_put_printable(stdout, st->target);
@@ -140,9 +204,10 @@ static void print_text(const struct kvm_status *st)
 	} else {
 		fputs("free\n", stdout);
 	}
-	printf("next:            %s\n", st->next[0] ? st->next : "nothing");
+	word_next(st, next, sizeof(next), reason, sizeof(reason));
+	printf("next:            %s\n", next[0] ? next : "nothing");
 	fputs("                 ", stdout);
-	cmd_put_printable(stdout, st->reason);
+	cmd_put_printable(stdout, reason);
 	putchar('\n');
 }
 
@@ -172,8 +237,10 @@ static void json_holder(struct kvm_json *j, const struct kvm_lock_holder *h)
 
 static int print_json(const struct kvm_status *st)
 {
+	char next[128], reason[768];
 	struct kvm_json j;
 
+	word_next(st, next, sizeof(next), reason, sizeof(reason));
 	kvm_json_init(&j, stdout);
 	kvm_json_begin_object(&j);
 	kvm_json_field_bool(&j, "ok", 1);
@@ -228,11 +295,11 @@ static int print_json(const struct kvm_status *st)
 		kvm_json_null(&j);
 	kvm_json_end_object(&j);
 	kvm_json_key(&j, "next_command");
-	if (st->next[0])
-		kvm_json_string(&j, st->next);
+	if (next[0])
+		kvm_json_string(&j, next);
 	else
 		kvm_json_null(&j);
-	kvm_json_field_string(&j, "next_reason", st->reason);
+	kvm_json_field_string(&j, "next_reason", reason);
 	kvm_json_end_object(&j);
 	return kvm_json_finish(&j);
 }

@@ -373,6 +373,17 @@ enum kvm_kv_state {
 #define KVM_STATUS_MAX_TABLES 64
 
 /** The answer of kvm_status(); plain data, nothing to free. */
+/** The step a status says comes next (kvm_status.next). */
+enum kvm_next_step {
+	KVM_NEXT_NONE = 0,      /**< nothing: done, or a state kvmigrate
+	                         *   cannot go on from (dirty, too new, unknown
+	                         *   version: the state says which) */
+	KVM_NEXT_UP,            /**< `up`: SQL versions pending (with the KV
+	                         *   flag when it is on) */
+	KVM_NEXT_UP_KV,         /**< `up --kv-enabled`: the KV migration */
+	KVM_NEXT_DROP_TABLES,   /**< `drop-tables`: migrated, old tables left */
+};
+
 struct kvm_status {
 	char target[KVM_TARGET_MAX];
 	char schema_origin[KVM_TARGET_MAX];
@@ -401,8 +412,9 @@ struct kvm_status {
 	int64_t lock_key;
 	int lock_held;              /**< another session holds the lock now */
 	struct kvm_lock_holder holder;
-	char next[128];             /**< the command to run next, "" if none */
-	char reason[768];           /**< why, in one sentence */
+	/** What to do next; the caller words it (with the facts above:
+	 *  the state, the pending versions, the KV store, the tables). */
+	enum kvm_next_step next;
 };
 
 /**
