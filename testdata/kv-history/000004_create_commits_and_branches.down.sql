@@ -1,0 +1,2 @@
+DROP TABLE branches;
+DROP TABLE commits;

@@ -1,0 +1,1 @@
+ALTER TABLE branches RENAME COLUMN id TO name;

@@ -1,0 +1,3 @@
+DROP TABLE actions_run_hooks;
+DROP TABLE actions_runs;
+DROP TYPE action_event_type;

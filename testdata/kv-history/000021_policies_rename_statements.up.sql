@@ -1,0 +1,1 @@
+ALTER TABLE auth_policies RENAME COLUMN statements TO statement;

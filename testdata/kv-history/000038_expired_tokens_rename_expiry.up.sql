@@ -1,0 +1,2 @@
+ALTER TABLE auth_expired_tokens RENAME COLUMN expires_at TO token_expires_at;
+ALTER INDEX auth_expired_tokens_expires_at_idx RENAME TO auth_expired_tokens_token_expires_at_idx;
