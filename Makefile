@@ -44,7 +44,7 @@ DESTDIR    ?=
 # Evaluated when a recipe runs, i.e. after the deps step: a fresh machine
 # has no pkg-config files when make reads this file.
 MSGPACK_PC  = $(shell pkg-config --exists msgpack-c && echo msgpack-c || echo msgpack)
-PKGS        = libpq lmdb libzstd $(MSGPACK_PC)
+PKGS        = libpq lmdb libzstd libxxhash $(MSGPACK_PC)
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS    = $(shell pkg-config --libs $(PKGS)) -pthread
 TEST_LIBS   = $(shell pkg-config --libs cmocka)

@@ -1,14 +1,23 @@
 /*
  * export_int.h - what the export writer and reader share inside format/.
  *
- * Not installed, not part of the API: the end index layout and the caps
- * of maps, kept in one place so writer and reader cannot drift.
+ * Not installed, not part of the API: the end index layout, the caps of
+ * maps and the digest, kept in one place so writer and reader cannot drift.
  */
 #ifndef KVM_EXPORT_INT_H
 #define KVM_EXPORT_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* Every digest of the file is XXH64 with seed 0 (export-format.md, 4), from
+ * libxxhash: XXH64_reset(s, 0), XXH64_update(), XXH64_digest() (which leaves
+ * the state usable).  The states stay opaque, made by XXH64_createState():
+ * xxhash.h reserves the struct layout (XXH_STATIC_LINKING_ONLY) for static
+ * linking, as it may change between releases of the shared library.
+ * On such a state XXH64_reset() and XXH64_update() always return XXH_OK,
+ * so their results are not checked. */
+#include <xxhash.h>
 
 /* The end index: a zstd skippable frame of 24 bytes (export-format.md, 5). */
 #define KVM_EXPORT_INDEX_SIZE   24

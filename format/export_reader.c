@@ -37,7 +37,6 @@
 
 #include "kvm/export.h"
 #include "export_int.h"
-#include "xxh64.h"
 
 #define ZSTD_MAGIC       0xFD2FB528u
 #define SKIPPABLE_MASK   0xFFFFFFF0u
@@ -87,10 +86,10 @@ struct kvm_export_reader {
 
 	/* checks */
 	enum state state;
-	struct kvm_xxh64 file_hash;
-	struct kvm_xxh64 frames_hash;   /* of the compressed bytes read */
-	struct kvm_xxh64 frames_before; /* ... up to the current frame */
-	struct kvm_xxh64 sec_hash;
+	XXH64_state_t *file_hash;
+	XXH64_state_t *frames_hash;    /* of the compressed bytes read */
+	XXH64_state_t *frames_before;  /* ... up to the current frame */
+	XXH64_state_t *sec_hash;
 	size_t cur;              /* current section */
 	uint64_t records;        /* records read, all sections */
 	struct kvm_export_section_info *got;   /* per section, as read */
@@ -307,7 +306,7 @@ static int begin_frame(kvm_export_reader *r, int *eof)
 	r->frame_no = r->frames_done;
 	r->frame_offset = r->consumed;
 	r->frame_d_start = r->d_pos + (r->end - r->start);
-	r->frames_before = r->frames_hash;
+	XXH64_copyState(r->frames_before, r->frames_hash);
 	return 0;
 }
 
@@ -377,7 +376,7 @@ static int fill(kvm_export_reader *r, size_t want, int frame_only, int *eof)
 		out.size = r->buf_cap - r->end;
 		out.pos = 0;
 		ret = ZSTD_decompressStream(r->dctx, &out, &in);
-		kvm_xxh64_update(&r->frames_hash, r->in + r->in_pos, in.pos - r->in_pos);
+		XXH64_update(r->frames_hash, r->in + r->in_pos, in.pos - r->in_pos);
 		r->consumed += in.pos - r->in_pos;
 		r->in_pos = in.pos;
 		if (ZSTD_isError(ret)) {
@@ -994,7 +993,7 @@ twice:
 	r->header.packages = r->packages;
 	r->header.npackages = (size_t)npk;
 
-	kvm_xxh64_update(&r->file_hash, r->buf + r->start, size);
+	XXH64_update(r->file_hash, r->buf + r->start, size);
 	consume(r, size);
 	r->state = ST_SECTION;
 	return 0;
@@ -1025,8 +1024,8 @@ static int read_section_map(kvm_export_reader *r, size_t size,
 		            "offset %" PRIu64, (int)f->package_len, f->package, f->index,
 		            want, r->cur, r->d_pos);
 	}
-	kvm_xxh64_update(&r->file_hash, r->buf + r->start, size);
-	kvm_xxh64_init(&r->sec_hash, 0);
+	XXH64_update(r->file_hash, r->buf + r->start, size);
+	XXH64_reset(r->sec_hash, 0);
 	consume(r, size);
 	r->state = ST_RECORDS;
 	return 0;
@@ -1063,12 +1062,12 @@ static int read_section_end(kvm_export_reader *r, size_t size, const struct fiel
 	if (!key_is(f->package, f->package_len, g->package))
 		return fail(r, KVM_ECORRUPT, "section '%s' ends with the trailer of '%.*s'",
 		            g->package, (int)f->package_len, f->package);
-	g->digest = kvm_xxh64_digest(&r->sec_hash);
+	g->digest = XXH64_digest(r->sec_hash);
 	snprintf(where, sizeof(where), "section '%s' (trailer in zstd frame %" PRIu32
 	         " at offset %" PRIu64 ")", g->package, r->frame_no, r->frame_offset);
 	if (check_counts(r, where, "", g, f->records, f->bytes, f->digest) != 0)
 		return r->fail.code;
-	kvm_xxh64_update(&r->file_hash, r->buf + r->start, size);
+	XXH64_update(r->file_hash, r->buf + r->start, size);
 	consume(r, size);
 	r->cur++;
 	r->state = ST_SECTION;
@@ -1156,7 +1155,7 @@ static int read_end(kvm_export_reader *r, size_t size, const struct fields *f,
 	if (verify) {
 		struct kvm_export_section_info all = {
 			.records = r->records, .bytes = end_d,
-			.digest = kvm_xxh64_digest(&r->file_hash),
+			.digest = XXH64_digest(r->file_hash),
 		};
 		if (check_counts(r, here, "file ", &all, f->records, f->bytes,
 		                 f->digest) != 0)
@@ -1164,12 +1163,12 @@ static int read_end(kvm_export_reader *r, size_t size, const struct fields *f,
 		/* Optional (files of older writers lack it); the end map's own
 		 * frame checksum keeps it from vanishing by damage. */
 		if ((f->have & F_FRAMES_DIGEST) &&
-		    kvm_xxh64_digest(&r->frames_before) != f->frames_digest)
+		    XXH64_digest(r->frames_before) != f->frames_digest)
 			return fail(r, KVM_EDIGEST, "%s: frames digest mismatch: the "
 			            "trailer says %016" PRIx64 ", the %" PRIu64 " bytes "
 			            "before it give %016" PRIx64 " (a damaged frame or "
 			            "block header)", here, f->frames_digest, end_frame,
-			            kvm_xxh64_digest(&r->frames_before));
+			            XXH64_digest(r->frames_before));
 	}
 	r->trailer.records = f->records;
 	r->trailer.bytes = f->bytes;
@@ -1283,7 +1282,7 @@ static int read_record(kvm_export_reader *r, struct kvm_export_record *rec)
 	rec->value = r->buf + r->start + v_off;
 	rec->section = r->cur;
 	rec->number = r->records;
-	kvm_xxh64_update(&r->sec_hash, r->buf + r->start, off);
+	XXH64_update(r->sec_hash, r->buf + r->start, off);
 	r->got[r->cur].records++;
 	r->got[r->cur].bytes += off;
 	r->records++;
@@ -1366,7 +1365,13 @@ static int reader_create(kvm_export_reader **out, const char *name,
 	r->buf_cap = INITIAL_BUF;
 	r->buf = malloc(r->buf_cap);
 	r->dctx = ZSTD_createDCtx();
-	if (r->name == NULL || r->buf == NULL || r->dctx == NULL) {
+	r->file_hash = XXH64_createState();
+	r->frames_hash = XXH64_createState();
+	r->frames_before = XXH64_createState();
+	r->sec_hash = XXH64_createState();
+	if (r->name == NULL || r->buf == NULL || r->dctx == NULL ||
+	    r->file_hash == NULL || r->frames_hash == NULL ||
+	    r->frames_before == NULL || r->sec_hash == NULL) {
 		kvm_export_reader_close(r);
 		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
 	}
@@ -1374,8 +1379,10 @@ static int reader_create(kvm_export_reader **out, const char *name,
 		kvm_export_reader_close(r);
 		return kvm_error_set(err, KVM_EINVAL, "zstd window log %u is not supported", wlog);
 	}
-	kvm_xxh64_init(&r->file_hash, 0);
-	kvm_xxh64_init(&r->frames_hash, 0);
+	XXH64_reset(r->file_hash, 0);
+	XXH64_reset(r->frames_hash, 0);
+	XXH64_reset(r->frames_before, 0);
+	XXH64_reset(r->sec_hash, 0);
 	*out = r;
 	return 0;
 }
@@ -1481,6 +1488,10 @@ void kvm_export_reader_close(kvm_export_reader *r)
 	if (r->own_fd)
 		close(r->fd);
 	ZSTD_freeDCtx(r->dctx);
+	XXH64_freeState(r->file_hash);
+	XXH64_freeState(r->frames_hash);
+	XXH64_freeState(r->frames_before);
+	XXH64_freeState(r->sec_hash);
 	free(r->zin);
 	free(r->buf);
 	free(r->name);

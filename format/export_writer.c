@@ -35,7 +35,6 @@
 #include "export_int.h"
 #include "failpoint.h"
 #include "tmpname.h"
-#include "xxh64.h"
 
 /* Staged uncompressed bytes are handed to zstd in chunks of this size:
  * large enough that the per-call overhead of ZSTD_compressStream2 does not
@@ -63,9 +62,9 @@ struct kvm_export_writer {
 	uint64_t frame_raw;      /* uncompressed bytes in the current frame */
 
 	enum hash_target target;
-	struct kvm_xxh64 file_hash;
-	struct kvm_xxh64 frames_hash;  /* of the compressed bytes written */
-	struct kvm_xxh64 sec_hash;
+	XXH64_state_t *file_hash;
+	XXH64_state_t *frames_hash;    /* of the compressed bytes written */
+	XXH64_state_t *sec_hash;
 
 	char **packages;         /* owned copies of the header's names */
 	size_t npackages;
@@ -137,7 +136,7 @@ static int write_all(kvm_export_writer *w, const void *buf, size_t n)
 			return writer_fail(w, NULL, errno, "cannot write '%s': %s",
 			                   out_name(w), strerror(errno));
 		}
-		kvm_xxh64_update(&w->frames_hash, p, (size_t)k);
+		XXH64_update(w->frames_hash, p, (size_t)k);
 		p += k;
 		n -= (size_t)k;
 		w->stats.file_bytes += (uint64_t)k;
@@ -182,9 +181,9 @@ static int emit(kvm_export_writer *w, const void *data, size_t n)
 	if (w->fail.code != 0)
 		return w->fail.code;
 	if (w->target == HASH_SECTION)
-		kvm_xxh64_update(&w->sec_hash, data, n);
+		XXH64_update(w->sec_hash, data, n);
 	else if (w->target == HASH_FILE)
-		kvm_xxh64_update(&w->file_hash, data, n);
+		XXH64_update(w->file_hash, data, n);
 	w->stats.raw_bytes += n;
 	w->frame_raw += n;
 
@@ -334,6 +333,9 @@ static void writer_free(kvm_export_writer *w)
 	free(w->tmp_path);
 	free(w->path);
 	ZSTD_freeCCtx(w->cctx);
+	XXH64_freeState(w->file_hash);
+	XXH64_freeState(w->frames_hash);
+	XXH64_freeState(w->sec_hash);
 	free(w->stage);
 	free(w->out);
 	for (size_t i = 0; i < w->npackages; i++)
@@ -375,8 +377,12 @@ int kvm_export_writer_open(kvm_export_writer **out, const char *path,
 	w->packages = calloc(h->npackages, sizeof(*w->packages));
 	w->sections = calloc(h->npackages, sizeof(*w->sections));
 	w->cctx = ZSTD_createCCtx();
+	w->file_hash = XXH64_createState();
+	w->frames_hash = XXH64_createState();
+	w->sec_hash = XXH64_createState();
 	if (w->path == NULL || w->stage == NULL || w->out == NULL ||
-	    w->packages == NULL || w->sections == NULL || w->cctx == NULL) {
+	    w->packages == NULL || w->sections == NULL || w->cctx == NULL ||
+	    w->file_hash == NULL || w->frames_hash == NULL || w->sec_hash == NULL) {
 		rc = kvm_error_set(err, KVM_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -397,8 +403,9 @@ int kvm_export_writer_open(kvm_export_writer **out, const char *path,
 		goto fail;
 	}
 	msgpack_packer_init(&w->pk, w, pack_cb);
-	kvm_xxh64_init(&w->file_hash, 0);
-	kvm_xxh64_init(&w->frames_hash, 0);
+	XXH64_reset(w->file_hash, 0);
+	XXH64_reset(w->frames_hash, 0);
+	XXH64_reset(w->sec_hash, 0);
 
 	if (strcmp(path, "-") == 0) {
 		struct stat st;
@@ -442,7 +449,7 @@ int kvm_export_writer_begin_section(kvm_export_writer *w, const char *package,
 	pack_kv_str(w, "package", package);
 	pack_kv_u64(w, "index", w->next_section);
 	w->target = HASH_SECTION;
-	kvm_xxh64_init(&w->sec_hash, 0);
+	XXH64_reset(w->sec_hash, 0);
 	w->in_section = 1;
 	w->next_section++;
 	return w->fail.code != 0 ? sticky(w, err) : 0;
@@ -501,7 +508,7 @@ int kvm_export_writer_end_section(kvm_export_writer *w,
 	if (!w->in_section)
 		return writer_fail(w, err, KVM_ESTATE, "cannot end a section: none is open");
 	s = &w->sections[w->next_section - 1];
-	s->digest = kvm_xxh64_digest(&w->sec_hash);
+	s->digest = XXH64_digest(w->sec_hash);
 
 	w->target = HASH_FILE;
 	msgpack_pack_map(&w->pk, 5);
@@ -526,7 +533,7 @@ static int write_end(kvm_export_writer *w)
 	uint8_t idx[KVM_EXPORT_INDEX_SIZE];
 	uint64_t before_end = w->stats.raw_bytes;
 
-	w->stats.digest = kvm_xxh64_digest(&w->file_hash);
+	w->stats.digest = XXH64_digest(w->file_hash);
 	w->end_frame_offset = w->stats.file_bytes;
 	w->target = HASH_NONE;
 	msgpack_pack_map(&w->pk, 6);
@@ -536,7 +543,7 @@ static int write_end(kvm_export_writer *w)
 	pack_kv_u64(w, "digest", w->stats.digest);
 	/* The file's bytes before this frame: a flipped bit that zstd ignores
 	 * or that decodes to the same content still shows here. */
-	pack_kv_u64(w, "frames_digest", kvm_xxh64_digest(&w->frames_hash));
+	pack_kv_u64(w, "frames_digest", XXH64_digest(w->frames_hash));
 	pack_str(w, "sections");
 	msgpack_pack_array(&w->pk, w->npackages);
 	for (size_t i = 0; i < w->npackages; i++) {

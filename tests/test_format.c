@@ -28,7 +28,6 @@
 #include "kvm/export.h"
 #include "kvm/kvkey.h"
 #include "kvmt.h"
-#include "xxh64.h"
 
 /* A record as the tests keep it. */
 struct rec {
@@ -201,34 +200,6 @@ static int count_entries(const char *dir)
 }
 
 static const char *const PK3[] = { "auth", "refs", "staging" };
-
-static void test_format__xxh64_matches_the_specification(void **state)
-{
-	uint8_t buf[300];
-	(void)state;
-
-	assert_true(kvm_xxh64("", 0, 0) == 0xEF46DB3751D8E999ULL);
-	assert_true(kvm_xxh64("abc", 3, 0) == 0x44BC2CF5AD770999ULL);
-	for (size_t i = 0; i < sizeof(buf); i++)
-		buf[i] = (uint8_t)(i * 31 + 7);
-	/* Through the 32-byte stripes too (values from python3-xxhash). */
-	assert_true(kvm_xxh64(buf, 32, 0) == 0x8D57D6A4671CC43DULL);
-	assert_true(kvm_xxh64(buf, 100, 0) == 0xEFA0AD2D3E70C151ULL);
-	assert_true(kvm_xxh64(buf, 300, 0) == 0x8D2BA0CD7FECE76CULL);
-	/* Streaming in uneven pieces gives the one-shot result at every length. */
-	for (size_t n = 0; n <= sizeof(buf); n += 13) {
-		struct kvm_xxh64 h;
-
-		kvm_xxh64_init(&h, 0);
-		for (size_t off = 0; off < n;) {
-			size_t k = off % 7 + 1 < n - off ? off % 7 + 1 : n - off;
-
-			kvm_xxh64_update(&h, buf + off, k);
-			off += k;
-		}
-		assert_true(kvm_xxh64_digest(&h) == kvm_xxh64(buf, n, 0));
-	}
-}
 
 /* The LMDB key of an entry (design.md, "The KV store"), byte for byte:
  * every 0x00 of the partition doubled as 0x00 0xFF, wherever it is. */
@@ -850,7 +821,6 @@ static void test_format__inspect_reads_header_and_trailer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_format__xxh64_matches_the_specification),
 		cmocka_unit_test(test_format__kv_key_escapes_every_zero_of_the_partition),
 		cmocka_unit_test(test_format__round_trip_of_edge_records),
 		cmocka_unit_test(test_format__round_trip_of_10mb_and_largest_values),

@@ -8,6 +8,11 @@
  * message that names the file and contains line 2 of NAME.expect; it is
  * read both from its file and from memory, and the message must also name
  * the offset or the record number where the damage was found.
+ *
+ * The records of each good file, written again with the library's writer,
+ * must give the section counts, byte counts and XXH64 digests of the
+ * file's trailer: known values, computed by the independent
+ * implementation (Python's xxhash), for the writer's digests.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +21,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +125,93 @@ static void test_format_golden__good_files_read_back_exactly(void **state)
 	free(names);
 }
 
+/* Begin sections in header order up to @want, ending the open one each
+ * time; *open is the open section, or @n when none is. */
+static void writer_move_to(kvm_export_writer *w, const struct kvm_export_header *h,
+                           size_t *open, size_t want,
+                           struct kvm_export_section_info *info)
+{
+	struct kvm_error err = { 0 };
+
+	while (*open != want) {
+		if (*open != h->npackages &&
+		    kvm_export_writer_end_section(w, &info[*open], &err) != 0)
+			fail_msg("end_section: %s", err.msg);
+		*open = *open == h->npackages ? 0 : *open + 1;
+		if (kvm_export_writer_begin_section(w, h->packages[*open], &err) != 0)
+			fail_msg("begin_section: %s", err.msg);
+	}
+}
+
+static void test_format_golden__writer_gives_the_golden_section_digests(void **state)
+{
+	size_t n;
+	char **names = list("testdata/good", ".kvm", &n);
+	char *dir = kvmt_tmpdir();
+	(void)state;
+
+	assert_true(n >= 3);
+	for (size_t i = 0; i < n; i++) {
+		char path[512], out[512];
+		struct kvm_error err = { 0 };
+		kvm_export_reader *r;
+		kvm_export_writer *w;
+		const struct kvm_export_header *h;
+		const struct kvm_export_trailer *t;
+		struct kvm_export_section_info *info;
+		struct kvm_export_record rec;
+		size_t open;
+		int rc;
+
+		snprintf(path, sizeof(path), "testdata/good/%s.kvm", names[i]);
+		snprintf(out, sizeof(out), "%s/%s.kvm", dir, names[i]);
+		if (kvm_export_reader_open(&r, path, NULL, &err) != 0)
+			fail_msg("%s: %s", path, err.msg);
+		h = kvm_export_reader_header(r);
+		info = calloc(h->npackages, sizeof(*info));
+		assert_non_null(info);
+		if (kvm_export_writer_open(&w, out,
+		                           &(struct kvm_export_writer_opts){ .header = h },
+		                           &err) != 0)
+			fail_msg("%s: %s", out, err.msg);
+		open = h->npackages;
+		while ((rc = kvm_export_reader_next(r, &rec, &err)) == 0) {
+			writer_move_to(w, h, &open, rec.section, info);
+			if (kvm_export_writer_write(w, rec.partition, rec.partition_len,
+			                            rec.key, rec.key_len, rec.value,
+			                            rec.value_len, &err) != 0)
+				fail_msg("%s: %s", out, err.msg);
+		}
+		if (rc != KVM_END)
+			fail_msg("%s: %s", path, err.msg);
+		writer_move_to(w, h, &open, h->npackages - 1, info);
+		if (kvm_export_writer_end_section(w, &info[open], &err) != 0)
+			fail_msg("%s: %s", out, err.msg);
+		t = kvm_export_reader_trailer(r);
+		assert_int_equal(t->nsections, h->npackages);
+		for (size_t s = 0; s < t->nsections; s++) {
+			if (info[s].records != t->sections[s].records ||
+			    info[s].bytes != t->sections[s].bytes ||
+			    info[s].digest != t->sections[s].digest)
+				fail_msg("%s, section %zu: the writer gives %" PRIu64
+				         " records, %" PRIu64 " bytes, digest %016" PRIx64
+				         "; the file says %" PRIu64 ", %" PRIu64 ", %016"
+				         PRIx64, path, s, info[s].records, info[s].bytes,
+				         info[s].digest, t->sections[s].records,
+				         t->sections[s].bytes, t->sections[s].digest);
+		}
+		/* The file digest covers the header, whose tool_version is the
+		 * writer's own, so only the sections can match. */
+		kvm_export_writer_abort(w);
+		kvm_export_reader_close(r);
+		free(info);
+		free(names[i]);
+	}
+	free(names);
+	kvmt_rmtree(dir);
+	free(dir);
+}
+
 /* 1 when @msg names an offset or a record number ("offset 194"). */
 static int has_location(const char *msg)
 {
@@ -182,7 +275,7 @@ int main(void)
 {
 	size_t n;
 	char **names = list("testdata/broken", ".kvm", &n);
-	struct CMUnitTest *tests = calloc(n + 1, sizeof(*tests));
+	struct CMUnitTest *tests = calloc(n + 2, sizeof(*tests));
 	char (*titles)[128] = calloc(n, sizeof(*titles));
 	int failed;
 
@@ -193,16 +286,18 @@ int main(void)
 	}
 	tests[0] = (struct CMUnitTest)cmocka_unit_test(
 		test_format_golden__good_files_read_back_exactly);
+	tests[1] = (struct CMUnitTest)cmocka_unit_test(
+		test_format_golden__writer_gives_the_golden_section_digests);
 	for (size_t i = 0; i < n; i++) {
 		snprintf(titles[i], sizeof(titles[i]), "test_format_golden__broken_%s",
 		         names[i]);
-		tests[i + 1] = (struct CMUnitTest){
+		tests[i + 2] = (struct CMUnitTest){
 			.name = titles[i],
 			.test_func = test_format_golden__broken_file_is_rejected,
 			.initial_state = names[i],
 		};
 	}
-	failed = _cmocka_run_group_tests("test_format_golden", tests, n + 1, NULL, NULL);
+	failed = _cmocka_run_group_tests("test_format_golden", tests, n + 2, NULL, NULL);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);

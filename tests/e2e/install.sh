@@ -157,30 +157,38 @@ want_rc 0
 want_err_empty
 end
 
-begin "kvmigrate.pc names what the static library needs: lmdb, libzstd, msgpack, libpq, -pthread"
+begin "kvmigrate.pc names what the static library needs: lmdb, libzstd, libxxhash, msgpack, libpq, -pthread"
 msgpack=$(pkg-config --exists msgpack-c && echo msgpack-c || echo msgpack)
 got=$(pc --print-requires-private kvmigrate | sed 's/ .*//' | sort | tr '\n' ' ')
-want=$(printf '%s\n' lmdb libzstd "$msgpack" | sort | tr '\n' ' ')
+want=$(printf '%s\n' lmdb libzstd libxxhash "$msgpack" | sort | tr '\n' ' ')
 [ "$got" = "$want" ] || fail "Requires.private: '$got', expected '$want'"
 libs=" $(pc --static --libs kvmigrate) "
-for l in -lkvmigrate -lpq -llmdb -lzstd -pthread "-L$ROOT/lib"; do
+for l in -lkvmigrate -lpq -llmdb -lzstd -lxxhash -pthread "-L$ROOT/lib"; do
 	case $libs in *" $l "*) ;; *) fail "pkg-config --static --libs lacks $l:$libs" ;; esac
 done
 cflags=" $(pc --cflags kvmigrate) "
 case $cflags in *" -I$ROOT/include "*) ;; *) fail "pkg-config --cflags lacks -I$ROOT/include:$cflags" ;; esac
 end
 
-begin "a program using kvm_strerror builds with pkg-config --static --cflags --libs kvmigrate against the installed files, and runs"
+# The program calls the export reader too, so that the link needs what
+# format/ uses (zstd, xxhash), not only the object of kvm_strerror.
+begin "a program using kvm_strerror and the export reader builds with pkg-config --static --cflags --libs kvmigrate against the installed files, and runs"
 cat >"$T/prog.c" <<'EOF'
+#include <errno.h>
 #include <stdio.h>
 #include <kvm/error.h>
+#include <kvm/export.h>
 
 int main(void)
 {
 	const char *name = kvm_errname(KVM_ENOTEXPORT);
 	const char *text = kvm_strerror(KVM_ENOTEXPORT);
+	struct kvm_export_info *info;
+	struct kvm_error err;
 
 	if (name == NULL || text == NULL || text[0] == '\0')
+		return 1;
+	if (kvm_export_inspect("/nonexistent/x.kvm", 1, NULL, &info, &err) != ENOENT)
 		return 1;
 	printf("%s: %s\n", name, text);
 	return 0;

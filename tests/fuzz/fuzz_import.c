@@ -47,12 +47,12 @@
 #include <unistd.h>
 
 #include <lmdb.h>
+#include <xxhash.h>
 
 #include "kvm/export.h"
 #include "kvm/kvkey.h"
 #include "kvm/migrate.h"
 #include "kvtarget.h"
-#include "xxh64.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -346,7 +346,7 @@ static struct slot *keyset_find(struct keyset *ks, const void *k, size_t len,
 /* Add a key; 1 when it was there already. */
 static int keyset_add(struct keyset *ks, const void *k, size_t len)
 {
-	uint64_t hash = kvm_xxh64(k, len, 0);
+	uint64_t hash = XXH64(k, len, 0);
 	struct slot *sl;
 
 	if (2 * (ks->n + 1) > ks->cap) {

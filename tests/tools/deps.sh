@@ -12,7 +12,7 @@ set -eu
 
 # Keep in one place; README.md and design/testing.md refer to this list.
 PACKAGES="build-essential pkg-config libpq-dev liblmdb-dev lmdb-utils
-libmsgpack-dev libzstd-dev zstd libcmocka-dev postgresql clang
+libmsgpack-dev libzstd-dev libxxhash-dev zstd libcmocka-dev postgresql clang
 libclang-rt-14-dev python3 python3-msgpack python3-xxhash util-linux procps
 strace"
 

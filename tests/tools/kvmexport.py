@@ -11,7 +11,9 @@ export files (design/export-format.md, format version 1).
 
 It shares no code with the C implementation in format/: it uses Python's
 `msgpack` and `xxhash` packages and the `zstd` command-line tool, and walks
-the zstd frames itself (RFC 8878).  It is meant to be read next to the spec:
+the zstd frames itself (RFC 8878).  (Debian's python3-xxhash links
+libxxhash, from which format/ takes XXH64 too; the committed golden files
+keep the digests fixed.)  It is meant to be read next to the spec:
 each check says which rule it enforces.
 
 A failed check prints
