@@ -12,7 +12,8 @@
 #   - `up --kv-enabled` retrying a connection to a server that is not
 #     there;
 #   - `drop-tables` waiting for a table another session reads (SIGINT);
-#   - `up` started with SIGHUP ignored (nohup): a SIGHUP leaves it waiting.
+#   - `up` started with SIGHUP ignored (nohup): a SIGHUP leaves it waiting;
+#   - a second signal: the run dies of it at once (status 128 + N).
 #
 # Each run must exit within DEADLINE_MS of the signal with status 1, an
 # error line saying it was canceled and a hint, and change nothing: the
@@ -120,13 +121,14 @@ want_copy() {
 	esac
 }
 
-# stop_it SIG WHAT: send SIG to $kpid and wait for its exit, at most
-# CAP_MS (then SIGKILL); its status in $rc, the milliseconds from the
-# signal to the exit in $took, printed as a comment; a failure past
-# DEADLINE_MS.  Its stderr becomes $T/err (for end).
+# stop_it SIG WHAT [THEN]: send SIG (then THEN) to $kpid and wait for its
+# exit, at most CAP_MS (then SIGKILL); its status in $rc, the milliseconds
+# from the signal to the exit in $took, printed as a comment; a failure
+# past DEADLINE_MS.  Its stderr becomes $T/err (for end).
 stop_it() {
 	t0=$(now_ms)
 	kill -"$1" "$kpid"
+	[ $# -lt 3 ] || kill -"$3" "$kpid"
 	while [ -n "$(pstate "$kpid")" ] && [ "$(pstate "$kpid")" != Z ]; do
 		if [ $(($(now_ms) - t0)) -gt "$CAP_MS" ]; then
 			kill -KILL "$kpid"
@@ -250,6 +252,29 @@ stop_it TERM "up under nohup, then SIGTERM"
 want_canceled SIGTERM
 want_row "$dbH" "8|f"
 only_files "$T/h"
+release
+end
+
+begin "a second signal ends the run at once, by that signal, before its way out"
+updb
+dbI=$db
+mkdir "$T/i"
+hold_lock "$dbI"
+start i "$KVMIGRATE" up --kv-enabled --db "$(conn "$dbI")" --kv "$T/i/kv.mdb" --lock-wait 30
+waiting_backend "$dbI"
+# Both pending while it is stopped: the handler takes one (Linux delivers
+# SIGINT, the lower number, first), the other finds the flag set.
+kill -STOP "$kpid"
+kill -INT "$kpid"
+stop_it TERM "up given SIGINT and SIGTERM at once" CONT
+case $rc in
+130 | 143) ;;
+*) fail "exit status $rc, expected 143 or 130 (killed by the second signal)" ;;
+esac
+grep -q '^kvmigrate: error: ' "$T/err" && fail "an error line was written: $(grep '^kvmigrate: error: ' "$T/err")"
+want_row "$dbI" "8|f"
+only_files "$T/i"
+no_session "$dbI"
 release
 end
 
