@@ -11,6 +11,18 @@
  * down, recovering); an answer such as "password authentication failed"
  * or "database does not exist" will not change by waiting.
  *
+ * Canceling: a statement is sent with PQsendQuery/PQsendQueryParams and
+ * its result awaited with poll() on the connection's socket, at most
+ * KVM_DB_WAIT_SLICE_MS at a time, the cancel flag read between (a signal
+ * also ends a poll early).  Once it is set: PQcancel, then the rest of the
+ * statement's output is read and dropped, for at most
+ * KVM_DB_CANCEL_WAIT_MS; a server that has not answered by then gets its
+ * connection shut down, which libpq then reports as lost, exactly as a
+ * connection that broke.  The last result decides: a statement that
+ * completed before the cancel reached the server is not reported
+ * canceled.  PQcancel blocks while it connects to the server, which is
+ * quick where the connection itself works.
+ *
  * Passwords: libpq does not put the password into its messages, except
  * that a conninfo it cannot parse may be quoted back.  Every message made
  * here goes through kvm_db_redact_conninfo(), which removes the password
@@ -19,9 +31,11 @@
  * quoted fragment of it.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "clock.h"
@@ -31,6 +45,8 @@ struct kvm_db {
 	PGconn *conn;
 	char *conninfo;              /* copy, for redaction; NULL when none */
 	char target[KVM_TARGET_MAX];
+	const volatile sig_atomic_t *cancel;  /* NULL: none */
+	char head[80];               /* the statement last sent, for messages */
 };
 
 #define MASK "********"
@@ -38,12 +54,34 @@ struct kvm_db {
  * masking every "a" of a message would make it unreadable. */
 #define SHORT_SECRET 4
 
-static void sleep_ms(unsigned ms)
+/* An atomic read: a signal handler sets the flag, but so may another
+ * thread of a program that links the library. */
+static int canceled(const struct kvm_db *db)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	return db->cancel != NULL &&
+	       __atomic_load_n(db->cancel, __ATOMIC_RELAXED) != 0;
+}
 
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+/* Sleep @ms, in slices; 1 as soon as the cancel flag is set. */
+static int sleep_or_cancel(const struct kvm_db *db, unsigned ms)
+{
+	uint64_t end = kvm_now_ms() + ms;
+
+	for (;;) {
+		uint64_t now = kvm_now_ms(), left;
+		struct timespec ts;
+
+		if (canceled(db))
+			return 1;
+		if (now >= end)
+			return 0;
+		left = end - now < KVM_DB_WAIT_SLICE_MS ? end - now
+		                                        : KVM_DB_WAIT_SLICE_MS;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)left * 1000000L;
+		/* EINTR: a signal came, perhaps the one that sets the flag */
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* Make @s one line: newlines become "; ", trailing blanks go. */
@@ -265,6 +303,19 @@ static void drop_notice(void *arg, const char *message)
 	(void)message;
 }
 
+/* The retries of kvm_db_open stop: close @db and say so. */
+static int connect_canceled(struct kvm_db *db, unsigned attempts,
+                            uint64_t start, const char *reason,
+                            struct kvm_error *err)
+{
+	kvm_error_set(err, KVM_ECANCELED, "cannot connect to %s: canceled after "
+	              "%u attempt%s in %.1f s; the last one failed: %s",
+	              db->target, attempts, attempts == 1 ? "" : "s",
+	              (double)(kvm_now_ms() - start) / 1000.0, reason);
+	kvm_db_close(db);
+	return KVM_ECANCELED;
+}
+
 int kvm_db_open(struct kvm_db **out, const struct kvm_db_opts *opts,
                 struct kvm_error *err)
 {
@@ -280,6 +331,7 @@ int kvm_db_open(struct kvm_db **out, const struct kvm_db_opts *opts,
 	db = calloc(1, sizeof(*db));
 	if (db == NULL)
 		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	db->cancel = opts->cancel;
 	if (ci[0] != '\0' && (db->conninfo = strdup(ci)) == NULL) {
 		free(db);
 		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
@@ -304,6 +356,11 @@ int kvm_db_open(struct kvm_db **out, const struct kvm_db_opts *opts,
 		PGPing ping;
 		uint64_t spent;
 
+		if (attempt == 1 && canceled(db)) {
+			kvm_db_close(db);
+			return kvm_error_set(err, KVM_ECANCELED, "connecting to the "
+			                     "database: canceled");
+		}
 		db->conn = PQconnectdbParams(kw, val, 1);
 		if (db->conn == NULL) {
 			kvm_db_close(db);
@@ -318,6 +375,8 @@ int kvm_db_open(struct kvm_db **out, const struct kvm_db_opts *opts,
 		kvm_db_redact(db, reason, sizeof(reason));
 		PQfinish(db->conn);
 		db->conn = NULL;
+		if (canceled(db))
+			return connect_canceled(db, attempt, start, reason, err);
 		ping = PQpingParams(kw, val, 1);
 		spent = kvm_now_ms() - start;
 		if ((ping != PQPING_NO_RESPONSE && ping != PQPING_REJECT) ||
@@ -339,7 +398,8 @@ int kvm_db_open(struct kvm_db **out, const struct kvm_db_opts *opts,
 
 			opts->on_event(opts->event_ctx, &ev);
 		}
-		sleep_ms(delay);
+		if (sleep_or_cancel(db, delay))
+			return connect_canceled(db, attempt, start, reason, err);
 		delay = delay * 2 > 2000 ? 2000 : delay * 2;
 	}
 	PQsetNoticeProcessor(db->conn, drop_notice, NULL);
@@ -364,6 +424,15 @@ PGconn *kvm_db_conn(struct kvm_db *db)
 const char *kvm_db_target(const struct kvm_db *db)
 {
 	return db->target;
+}
+
+const volatile sig_atomic_t *kvm_db_set_cancel(struct kvm_db *db,
+                                               const volatile sig_atomic_t *cancel)
+{
+	const volatile sig_atomic_t *old = db->cancel;
+
+	db->cancel = cancel;
+	return old;
 }
 
 const char *kvm_db_sqlstate(const PGresult *res)
@@ -449,36 +518,235 @@ static void sql_head(const char *sql, char *out, size_t size)
 	out[o] = '\0';
 }
 
-int kvm_db_exec(struct kvm_db *db, const char *sql, struct kvm_error *err)
+/* Wait at most @ms for input on the connection.  A failure (EINTR: a
+ * signal came) ends it early, as does a lost socket: the caller looks at
+ * the flag, and PQconsumeInput at the connection. */
+static void wait_input(PGconn *conn, int ms)
 {
-	PGresult *res = PQexec(db->conn, sql);
-	ExecStatusType st = PQresultStatus(res);
-	char head[80];
+	struct pollfd p = { .fd = PQsocket(conn), .events = POLLIN };
 
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-		PQclear(res);
-		return 0;
+	if (p.fd >= 0)
+		(void)poll(&p, 1, ms);
+}
+
+/* Make libpq see the connection as lost: its next read finds the end. */
+static void shut_down(struct kvm_db *db)
+{
+	if (PQsocket(db->conn) >= 0)
+		shutdown(PQsocket(db->conn), SHUT_RDWR);
+}
+
+enum { READY, FLAG_SET, TOO_LATE };
+
+/*
+ * Read input until a result is ready (PQgetResult will not block): READY,
+ * also when the input failed (PQgetResult reports it).  With @watch,
+ * FLAG_SET as soon as the cancel flag is; with @deadline, TOO_LATE once
+ * the clock passes it.
+ */
+static int await(struct kvm_db *db, int watch, uint64_t deadline)
+{
+	while (PQisBusy(db->conn)) {
+		if (watch && canceled(db))
+			return FLAG_SET;
+		if (deadline != 0 && kvm_now_ms() >= deadline)
+			return TOO_LATE;
+		wait_input(db->conn, KVM_DB_WAIT_SLICE_MS);
+		if (!PQconsumeInput(db->conn))
+			break;
 	}
+	return READY;
+}
+
+/* Ask the server to cancel the statement in progress: the deadline for
+ * its answer.  Without a way to ask, the connection is shut down. */
+static uint64_t send_cancel(struct kvm_db *db)
+{
+	PGcancel *c = PQgetCancel(db->conn);
+	char why[256];
+
+	if (c == NULL || !PQcancel(c, why, sizeof(why)))
+		shut_down(db);
+	PQfreeCancel(c);
+	return kvm_now_ms() + KVM_DB_CANCEL_WAIT_MS;
+}
+
+/*
+ * After a cancel: read and drop what the statement still sends (the rest
+ * of a COPY's rows too) until the connection is idle, shutting it down at
+ * @deadline.  Returns the last result, NULL when none came.
+ */
+static PGresult *drain(struct kvm_db *db, uint64_t deadline)
+{
+	PGresult *last = NULL, *r;
+
+	for (;;) {
+		if (await(db, 0, deadline) == TOO_LATE)
+			shut_down(db);
+		if ((r = PQgetResult(db->conn)) == NULL)
+			return last;
+		if (PQresultStatus(r) == PGRES_COPY_OUT) {
+			char *buf;
+			int n;
+
+			while ((n = PQgetCopyData(db->conn, &buf, 1)) >= 0) {
+				if (n > 0) {
+					PQfreemem(buf);
+					continue;
+				}
+				if (kvm_now_ms() >= deadline)
+					shut_down(db);
+				wait_input(db->conn, KVM_DB_WAIT_SLICE_MS);
+				if (!PQconsumeInput(db->conn))
+					break;
+			}
+			if (n == -2)
+				shut_down(db);
+		} else if (PQresultStatus(r) == PGRES_COPY_IN ||
+		           PQresultStatus(r) == PGRES_COPY_BOTH) {
+			PQputCopyEnd(db->conn, "canceled");
+		}
+		PQclear(last);
+		last = r;
+	}
+}
+
+static int canceled_error(const struct kvm_db *db, struct kvm_error *err)
+{
+	return kvm_error_set(err, KVM_ECANCELED, "%s: '%s': canceled",
+	                     db->target, db->head);
+}
+
+/*
+ * Send @sql (@extended: PQsendQueryParams, else PQsendQuery) and take its
+ * results as PQexec would: the last one, stopping at a COPY or a lost
+ * connection.  The cancel flag is read while waiting (see the top).
+ */
+static int run(struct kvm_db *db, const char *sql, int extended, int nparams,
+               const char *const *params, PGresult **res, struct kvm_error *err)
+{
+	PGresult *last = NULL, *r;
+	ExecStatusType st;
+	int sent;
+
+	*res = NULL;
+	sql_head(sql, db->head, sizeof(db->head));
+	if (canceled(db))
+		return canceled_error(db, err);
+	sent = extended ? PQsendQueryParams(db->conn, sql, nparams, NULL, params,
+	                                    NULL, NULL, 0)
+	                : PQsendQuery(db->conn, sql);
+	if (!sent) {
+		kvm_db_error(db, NULL, KVM_EDB, err);
+		return kvm_error_prefix(err, "%s: '%s'", db->target, db->head);
+	}
+	for (;;) {
+		if (await(db, 1, 0) == FLAG_SET) {
+			r = drain(db, send_cancel(db));
+			if (r != NULL) {
+				PQclear(last);
+				last = r;
+			}
+			st = PQresultStatus(last);
+			if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+				break;     /* done before the cancel reached it */
+			PQclear(last);
+			return canceled_error(db, err);
+		}
+		if ((r = PQgetResult(db->conn)) == NULL)
+			break;
+		PQclear(last);
+		last = r;
+		st = PQresultStatus(r);
+		if (st == PGRES_COPY_OUT || st == PGRES_COPY_IN ||
+		    st == PGRES_COPY_BOTH || PQstatus(db->conn) == CONNECTION_BAD)
+			break;
+	}
+	if (last == NULL) {
+		kvm_db_error(db, NULL, KVM_EDB, err);
+		return kvm_error_prefix(err, "%s: '%s'", db->target, db->head);
+	}
+	*res = last;
+	return 0;
+}
+
+int kvm_db_run(struct kvm_db *db, const char *sql, int nparams,
+               const char *const *params, PGresult **res, struct kvm_error *err)
+{
+	return run(db, sql, params != NULL, nparams, params, res, err);
+}
+
+/* @res failed: its error, with the statement, into @err. */
+static int failed(struct kvm_db *db, PGresult *res, struct kvm_error *err)
+{
 	kvm_db_error(db, res, KVM_EDB, err);
 	PQclear(res);
-	sql_head(sql, head, sizeof(head));
-	return kvm_error_prefix(err, "%s: '%s'", db->target, head);
+	return kvm_error_prefix(err, "%s: '%s'", db->target, db->head);
+}
+
+int kvm_db_exec(struct kvm_db *db, const char *sql, struct kvm_error *err)
+{
+	PGresult *res;
+	ExecStatusType st;
+	int rc;
+
+	if ((rc = run(db, sql, 0, 0, NULL, &res, err)) != 0)
+		return rc;
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		return failed(db, res, err);
+	PQclear(res);
+	return 0;
 }
 
 int kvm_db_query(struct kvm_db *db, PGresult **res, const char *sql,
                  int nparams, const char *const *params, struct kvm_error *err)
 {
-	PGresult *r = PQexecParams(db->conn, sql, nparams, NULL, params, NULL,
-	                           NULL, 0);
-	char head[80];
+	PGresult *r;
+	int rc;
 
 	*res = NULL;
-	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-		*res = r;
-		return 0;
+	if ((rc = run(db, sql, 1, nparams, params, &r, err)) != 0)
+		return rc;
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		return failed(db, r, err);
+	*res = r;
+	return 0;
+}
+
+int kvm_db_copy_data(struct kvm_db *db, char **buf, struct kvm_error *err)
+{
+	for (;;) {
+		int n = PQgetCopyData(db->conn, buf, 1);
+
+		if (n > 0)
+			return n;
+		if (n == -1)
+			return 0;
+		if (n == 0 && canceled(db)) {
+			PQclear(drain(db, send_cancel(db)));
+			return canceled_error(db, err);
+		}
+		if (n == 0) {
+			wait_input(db->conn, KVM_DB_WAIT_SLICE_MS);
+			if (PQconsumeInput(db->conn))
+				continue;
+		}
+		kvm_db_error(db, NULL, KVM_EDB, err);
+		return kvm_error_prefix(err, "%s: '%s'", db->target, db->head);
 	}
-	kvm_db_error(db, r, KVM_EDB, err);
-	PQclear(r);
-	sql_head(sql, head, sizeof(head));
-	return kvm_error_prefix(err, "%s: '%s'", db->target, head);
+}
+
+void kvm_db_cleanup(struct kvm_db *db, const char *sql)
+{
+	const volatile sig_atomic_t *flag;
+	struct kvm_error ignored;
+	PGresult *res;
+
+	if (db == NULL || PQstatus(db->conn) != CONNECTION_OK)
+		return;
+	flag = kvm_db_set_cancel(db, NULL);
+	if (run(db, sql, 0, 0, NULL, &res, &ignored) == 0)
+		PQclear(res);
+	kvm_db_set_cancel(db, flag);
 }

@@ -85,7 +85,10 @@ int kvm_drop_old_tables(struct session *s, unsigned wait_s, size_t *dropped,
 	return KVM_FAIL("drop.committed", err);
 fail:
 	kvm_session_rollback(s);
-	kvm_db_exec(s->db, "SET lock_timeout = 0", NULL);
+	kvm_db_cleanup(s->db, "SET lock_timeout = 0");
+	if (rc == KVM_ECANCELED)
+		return kvm_error_prefix(err, "dropping the %zu old tables (nothing "
+		                        "was dropped)", n);
 	{
 		char why[KVM_ERROR_MSG_MAX];
 
@@ -95,14 +98,17 @@ fail:
 	}
 }
 
+/* Also after a cancel: the lookups take no lock, so they cannot wait. */
 void kvm_note_tables_left(struct session *s, struct kvm_up_result *r)
 {
+	const volatile sig_atomic_t *flag = kvm_db_set_cancel(s->db, NULL);
 	char list[4096];
 	struct kvm_error e;
 
 	if (old_tables(s, list, sizeof(list), r->tables_left_names,
 	               sizeof(r->tables_left_names), &r->tables_left, &e) != 0)
 		r->tables_left = 0;
+	kvm_db_set_cancel(s->db, flag);
 }
 
 int kvm_drop_tables(const struct kvm_drop_opts *o, size_t *dropped,
@@ -119,8 +125,8 @@ int kvm_drop_tables(const struct kvm_drop_opts *o, size_t *dropped,
 		return rc;
 	kv = kvm_schema_kv_version(sch);
 	kvm_schema_free(sch);
-	rc = kvm_session_open(&s, o->conninfo, o->connect_retry_ms, o->on_event,
-	                  o->event_ctx, err);
+	rc = kvm_session_open(&s, o->conninfo, o->connect_retry_ms, o->cancel,
+	                      o->on_event, o->event_ctx, err);
 	if (rc != 0)
 		return rc;
 	if ((rc = kvm_session_need_schema(&s, err)) != 0 ||

@@ -452,7 +452,6 @@ static int copy_rows(struct producer *pr, struct kvm_pgcopy *cp,
                      struct kvm_pgcopy_field *f, struct kvm_error *err)
 {
 	struct unit *u = pr->u;
-	PGconn *conn = kvm_db_conn(pr->db);
 	struct kvm_row row = {
 		.copy = cp, .f = f, .split = u->split, .split_len = u->split_len,
 		.value = pr->value, .table = u->src->table, .engine = pr,
@@ -460,7 +459,7 @@ static int copy_rows(struct producer *pr, struct kvm_pgcopy *cp,
 	char *buf;
 	int len, rc;
 
-	while ((len = PQgetCopyData(conn, &buf, 0)) > 0) {
+	while ((len = kvm_db_copy_data(pr->db, &buf, err)) > 0) {
 		rc = kvm_pgcopy_row(cp, buf, (size_t)len, f, u->src->ncols, err);
 		if (rc == 0) {
 			u->rows++;
@@ -476,9 +475,7 @@ static int copy_rows(struct producer *pr, struct kvm_pgcopy *cp,
 		if (rc != 0)
 			return rc;
 	}
-	if (len == -2)
-		return kvm_db_error(pr->db, NULL, KVM_EDB, err);
-	return 0;
+	return len < 0 ? len : 0;
 }
 
 static int run_unit_copy(struct producer *pr, struct kvm_error *err);
@@ -511,10 +508,11 @@ static int run_unit_copy(struct producer *pr, struct kvm_error *err)
 		free(sql);
 		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
 	}
-	res = PQexec(kvm_db_conn(pr->db), sql);
+	rc = kvm_db_run(pr->db, sql, 0, NULL, &res, err);
 	free(sql);
-	if (PQresultStatus(res) != PGRES_COPY_OUT) {
-		rc = kvm_db_error(pr->db, res, KVM_EDB, err);
+	if (rc != 0 || PQresultStatus(res) != PGRES_COPY_OUT) {
+		if (rc == 0)
+			rc = kvm_db_error(pr->db, res, KVM_EDB, err);
 		kvm_error_prefix(err, "reading table '%s'", u->src->table);
 		PQclear(res);
 		free(f);
@@ -581,6 +579,7 @@ static int export_connect(struct engine *e, struct kvm_db **db, unsigned retry_m
 	struct kvm_db_opts dbo = {
 		.conninfo = e->o->conninfo, .retry_ms = retry_ms,
 		.on_event = e->o->on_event, .event_ctx = e->o->event_ctx,
+		.cancel = e->o->cancel,
 	};
 	int rc = kvm_db_open(db, &dbo, err);
 

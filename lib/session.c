@@ -70,11 +70,12 @@ void kvm_session_close(struct session *s)
 
 /* Connect and learn the session facts. */
 int kvm_session_open(struct session *s, const char *conninfo,
-                        unsigned retry_ms, kvm_event_fn fn, void *ctx,
-                        struct kvm_error *err)
+                     unsigned retry_ms, const volatile sig_atomic_t *cancel,
+                     kvm_event_fn fn, void *ctx, struct kvm_error *err)
 {
 	struct kvm_db_opts dbo = { .conninfo = conninfo, .retry_ms = retry_ms,
-	                           .on_event = fn, .event_ctx = ctx };
+	                           .on_event = fn, .event_ctx = ctx,
+	                           .cancel = cancel };
 	PGresult *res;
 	char *schema_q;
 	int rc;
@@ -285,12 +286,15 @@ int kvm_session_lock(struct session *s, unsigned wait_s, kvm_event_fn fn,
 		kvm_event_emit(fn, ctx, &ev);
 	}
 	/* lock_timeout bounds the wait inside the server: the lock is granted
-	 * the moment it is released, with no polling delay. */
+	 * the moment it is released, with no polling delay.  A cancel ends
+	 * the wait there too (db.c). */
 	snprintf(sql, sizeof(sql), "SET lock_timeout = %u", wait_s * 1000u);
 	if ((rc = kvm_db_exec(s->db, sql, err)) != 0)
 		return rc;
-	res = PQexecParams(kvm_db_conn(s->db), "SELECT pg_advisory_lock($1::bigint)",
-	                   1, NULL, param, NULL, NULL, 0);
+	rc = kvm_db_run(s->db, "SELECT pg_advisory_lock($1::bigint)", 1, param,
+	                &res, err);
+	if (rc != 0)
+		return kvm_error_prefix(err, "taking the migration lock");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		int timeout = strcmp(kvm_db_sqlstate(res), "55P03") == 0;
 
@@ -309,7 +313,5 @@ int kvm_session_lock(struct session *s, unsigned wait_s, kvm_event_fn fn,
 
 void kvm_session_rollback(struct session *s)
 {
-	PGresult *res = PQexec(kvm_db_conn(s->db), "ROLLBACK");
-
-	PQclear(res);
+	kvm_db_cleanup(s->db, "ROLLBACK");
 }

@@ -37,10 +37,12 @@ void kvm_event_emit(kvm_event_fn fn, void *ctx, const struct kvm_event *ev);
 /* The schema source: the versions of @dir, or the built-in ones (NULL). */
 int kvm_schema_open(const char *dir, kvm_schema **out, struct kvm_error *err);
 
-/* Connect and learn the session facts; kvm_session_close() always. */
+/* Connect and learn the session facts; kvm_session_close() always.
+ * @cancel (NULL: none) stops a retry or a statement in progress
+ * (KVM_ECANCELED, db.h). */
 int kvm_session_open(struct session *s, const char *conninfo,
-                     unsigned retry_ms, kvm_event_fn fn, void *ctx,
-                     struct kvm_error *err);
+                     unsigned retry_ms, const volatile sig_atomic_t *cancel,
+                     kvm_event_fn fn, void *ctx, struct kvm_error *err);
 void kvm_session_close(struct session *s);
 
 /* KVM_EDB when there is no current schema for a version table. */
@@ -55,11 +57,13 @@ int kvm_session_find_holder(struct session *s, struct kvm_lock_holder *h,
                             struct kvm_error *err);
 
 /* Take the session-level migration lock, waiting at most @wait_s;
- * KVM_ELOCKED names the holder. */
+ * KVM_ELOCKED names the holder; KVM_ECANCELED when the wait was canceled
+ * (the session is then to be closed: the lock may have come just as the
+ * cancel did). */
 int kvm_session_lock(struct session *s, unsigned wait_s, kvm_event_fn fn,
                      void *ctx, struct kvm_error *err);
 
-/* ROLLBACK, whatever state the session is in. */
+/* ROLLBACK, whatever state the session is in, a cancel included. */
 void kvm_session_rollback(struct session *s);
 
 #endif /* KVM_SESSION_H */

@@ -78,12 +78,23 @@ static int exec_statement(struct session *s, const struct kvm_schema_version *v,
 	ExecStatusType es;
 	const char *pos;
 	unsigned line = st->line;
+	int rc;
 
 	if (sql == NULL)
 		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
 	memcpy(sql, v->sql + st->offset, st->len);
 	sql[st->len] = '\0';
-	res = PQexec(kvm_db_conn(s->db), sql);
+	if ((rc = kvm_db_run(s->db, sql, 0, NULL, &res, err)) != 0) {
+		free(sql);
+		if (rc == KVM_ECANCELED)
+			return kvm_error_prefix(err, "version %" PRIu64 ": '%s' line "
+			                        "%u (statement %u)", v->version,
+			                        v->name, line, index);
+		/* the connection was lost before the statement went out */
+		kvm_error_prefix(err, "version %" PRIu64 " failed: '%s' line %u "
+		                 "(statement %u)", v->version, v->name, line, index);
+		return err->code = KVM_ESCHEMA;
+	}
 	es = PQresultStatus(res);
 	if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
 		PQclear(res);
@@ -145,11 +156,17 @@ int kvm_sql_apply_version(struct session *s, const struct kvm_schema_version *v,
 	if ((rc = kvm_db_exec(s->db, sql, err)) != 0)
 		goto fail;
 	if ((rc = kvm_db_exec(s->db, "COMMIT", err)) != 0) {
-		kvm_error_prefix(err, "version %" PRIu64 " failed at commit: '%s'",
-		                 v->version, v->name);
-		err->code = KVM_ESCHEMA;
+		/* A cancel: not sent, or the server said it did not commit. */
+		if (rc == KVM_ECANCELED) {
+			kvm_error_prefix(err, "version %" PRIu64 ": '%s' at commit",
+			                 v->version, v->name);
+		} else {
+			kvm_error_prefix(err, "version %" PRIu64 " failed at commit: "
+			                 "'%s'", v->version, v->name);
+			err->code = rc = KVM_ESCHEMA;
+		}
 		kvm_session_rollback(s);
-		return KVM_ESCHEMA;
+		return rc;
 	}
 	ev->ms = kvm_now_ms() - t0;
 	return 0;

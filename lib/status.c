@@ -107,8 +107,8 @@ int kvm_status(const struct kvm_status_opts *o, struct kvm_status *st,
 	st->last_sql_version = kvm_schema_last(sch);
 	st->kv_version = kvm_schema_kv_version(sch);
 	kvm_kv_status(o->kv_path, st);
-	rc = kvm_session_open(&s, o->conninfo, o->connect_retry_ms, o->on_event,
-	                  o->event_ctx, err);
+	rc = kvm_session_open(&s, o->conninfo, o->connect_retry_ms, NULL,
+	                      o->on_event, o->event_ctx, err);
 	if (rc != 0) {
 		kvm_schema_free(sch);
 		return rc;

@@ -334,8 +334,8 @@ int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	}
 	r->last_sql_version = kvm_schema_last(sch);
 	r->kv_version = kvm_schema_kv_version(sch);
-	rc = kvm_session_open(&s, o->conninfo, o->connect_retry_ms, o->on_event,
-	                  o->event_ctx, err);
+	rc = kvm_session_open(&s, o->conninfo, o->connect_retry_ms, o->cancel,
+	                      o->on_event, o->event_ctx, err);
 	if (rc != 0) {
 		kvm_kv_close(t);
 		kvm_schema_free(sch);

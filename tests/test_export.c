@@ -601,7 +601,7 @@ static void test_export__cancel_leaves_nothing(void **state)
 	struct kvm_export_db_opts o = KVM_EXPORT_DB_OPTS_INIT;
 	struct kvm_export_db_result r;
 	struct kvm_error err = { 0 };
-	volatile int stop = 1;
+	volatile sig_atomic_t stop = 1;
 
 	fill(f->c);
 	kvmt_exec(f->c, "INSERT INTO graveler_staging_kv SELECT 'tok' || (i % 3), "

@@ -631,7 +631,7 @@ static int exists(const char *path)
  * must carry the code returned and a one-line message.
  */
 static int import(struct fixture *f, const char *input, int force,
-                  uint64_t map_size, const volatile int *cancel,
+                  uint64_t map_size, const volatile sig_atomic_t *cancel,
                   struct kvm_import_result *r, struct kvm_error *err)
 {
 	struct kvm_import_opts o = {
@@ -1706,7 +1706,7 @@ static void test_import__cancel_leaves_nothing(void **state)
 	struct recs rs = { 0 };
 	struct kvm_import_result r;
 	struct kvm_error err;
-	volatile int stop = 1;
+	volatile sig_atomic_t stop = 1;
 	struct snap s;
 
 	many_records(&rs, 5000, 100);

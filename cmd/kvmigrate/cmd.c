@@ -24,6 +24,57 @@
 /* Room for a library message (KVM_ERROR_MSG_MAX) plus our own context. */
 #define CMD_LINE_MAX (KVM_ERROR_MSG_MAX + 512)
 
+/* The number of the first signal the handler of cmd_catch_interrupts()
+ * caught, 0 before; the process's only mutable static. */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+	if (interrupted != 0) {
+		/* A second signal: the operator does not want to wait for the
+		 * way out.  End as without a handler; what is left is what a
+		 * kill leaves, and the next run removes it. */
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	interrupted = sig;
+}
+
+const volatile sig_atomic_t *cmd_catch_interrupts(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&sa.sa_mask, sigs[i]);
+	/* Reads and writes of files and pipes go on after the handler, so no
+	 * code needs to expect EINTR from them; the waits that must notice
+	 * the flag (poll and nanosleep in lib/db.c) return early anyway. */
+	sa.sa_flags = SA_RESTART;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		/* Started under nohup: a hangup is not meant for us. */
+		if (sigs[i] == SIGHUP && sigaction(SIGHUP, NULL, &old) == 0 &&
+		    old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(sigs[i], &sa, NULL);
+	}
+	return &interrupted;
+}
+
+static const char *signal_name(int sig)
+{
+	switch (sig) {
+	case SIGINT:  return "SIGINT";
+	case SIGTERM: return "SIGTERM";
+	case SIGHUP:  return "SIGHUP";
+	default:      return "a signal";
+	}
+}
+
 void cmd_put_printable(FILE *f, const char *s)
 {
 	for (; *s != '\0'; s++) {
@@ -68,7 +119,16 @@ int cmd_error(int exitcode, const char *fmt, ...)
 
 int cmd_fail(const struct kvm_error *err, int exitcode, const char *hint)
 {
-	if (err->msg[0] != '\0')
+	if (err->code == KVM_ECANCELED && interrupted != 0) {
+		/* The library says what it stopped; only we know why. */
+		if (err->msg[0] == '\0' ||
+		    strcmp(err->msg, kvm_strerror(KVM_ECANCELED)) == 0)
+			cmd_error(exitcode, "canceled by %s",
+			          signal_name(interrupted));
+		else
+			cmd_error(exitcode, "canceled by %s: %s",
+			          signal_name(interrupted), err->msg);
+	} else if (err->msg[0] != '\0')
 		cmd_error(exitcode, "%s", err->msg);
 	else
 		/* A library call that failed without a message is a bug there,
@@ -287,28 +347,6 @@ const char *cmd_errname(int code, char *buf, size_t bufsize)
 		return "KVM_UNKNOWN";
 	snprintf(buf, bufsize, "ERRNO_%d", code);
 	return buf;
-}
-
-/* Set by the handler of cmd_catch_interrupts(); the process's only one. */
-static volatile int interrupted;
-
-static void on_interrupt(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
-const volatile int *cmd_catch_interrupts(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_interrupt;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	return &interrupted;
 }
 
 void cmd_ui_init(struct cmd_ui *ui)

@@ -21,6 +21,7 @@
 #define KVM_CMD_H
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -210,16 +211,23 @@ int cmd_error(int exitcode, const char *fmt, ...)
 
 /*
  * Report a failed library call: the library's message as one error line,
- * then "hint: <hint>" when @hint is not NULL.  Returns @exitcode.
+ * then "hint: <hint>" when @hint is not NULL.  Returns @exitcode.  A
+ * KVM_ECANCELED after a signal caught by cmd_catch_interrupts() reads
+ * "canceled by SIGINT: <message>".
  */
 int cmd_fail(const struct kvm_error *err, int exitcode, const char *hint);
 
 /*
- * Catch SIGINT, SIGTERM and SIGHUP: the returned flag becomes 1, for the
- * library's cancel option, which stops the work and removes what it had
- * begun to write.
+ * Catch SIGINT, SIGTERM and SIGHUP (not SIGHUP when it is ignored, as
+ * under nohup): the returned flag becomes the signal's number, for the
+ * library's cancel option, which cancels the statement waiting in the
+ * server, stops the work and removes what it had begun to write.  The
+ * handler only sets the flag; a second signal ends the process at once,
+ * as it would without a handler.  SA_RESTART: file and pipe I/O is not
+ * interrupted.  After a cancel, cmd_fail() says "canceled by SIGTERM: ..."
+ * (the signal caught) on the error line.
  */
-const volatile int *cmd_catch_interrupts(void);
+const volatile sig_atomic_t *cmd_catch_interrupts(void);
 
 /*
  * Report a usage error: the error line, then "usage: <usage>".

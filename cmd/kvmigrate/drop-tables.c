@@ -1,7 +1,8 @@
 /*
  * drop-tables.c - kvmigrate drop-tables: finish a migration whose drop of
- * the old tables failed after the version bump.  Idempotent.
-
+ * the old tables failed after the version bump.  Idempotent.  SIGINT,
+ * SIGTERM and SIGHUP cancel the DROP (in the server too, where it waits
+ * for a table); nothing is dropped.
  */
 #include <stdio.h>
 
@@ -14,7 +15,9 @@ const char cmd_drop_tables_usage[] =
 static const char help_body[] =
 	"Drop the old tables of a finished KV migration, in one transaction.\n"
 	"Refuses unless the schema version is the KV migration version.  Running\n"
-	"it again once they are gone does nothing and succeeds.\n"
+	"it again once they are gone does nothing and succeeds.  SIGINT, SIGTERM\n"
+	"and SIGHUP cancel the drop, in the server too: nothing is dropped\n"
+	"(status 1).\n"
 	"\n"
 	"Options:\n"
 	CMD_HELP_DB
@@ -50,6 +53,7 @@ static int run(const struct drop_tables_opts *o)
 	d.connect_retry_ms = o->connect_retry_ms;
 	d.lock_wait_s = (unsigned)o->lock_wait;
 	d.schema_dir = o->schema_dir;
+	d.cancel = cmd_catch_interrupts();
 	d.on_event = cmd_print_wait_event;
 	switch (kvm_drop_tables(&d, &dropped, &err)) {
 	case 0:
@@ -62,6 +66,9 @@ static int run(const struct drop_tables_opts *o)
 	case KVM_ELOCKED:
 		return cmd_fail(&err, KVM_EXIT_LOCKED, "another migration run holds "
 		                "the lock; nothing was dropped");
+	case KVM_ECANCELED:
+		return cmd_fail(&err, KVM_EXIT_FAILURE, "stopped by a signal; "
+		                "nothing was dropped (one transaction)");
 	case KVM_EDROP:
 		return cmd_fail(&err, KVM_EXIT_FOLLOWUP, "nothing was dropped (one "
 		                "transaction); the KV store is live.  Fix the cause "

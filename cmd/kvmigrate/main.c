@@ -108,7 +108,14 @@ static void print_main_help(FILE *f)
 	      "  3  the migration lock is held by another run, or another run\n"
 	      "     is writing a KV store in the same directory\n"
 	      "  4  migrated, but an operator must follow up (the message says how)\n"
-	      "  5  verify found a difference\n", f);
+	      "  5  verify found a difference\n"
+	      "\n"
+	      "Signals: SIGINT, SIGTERM and SIGHUP cancel up, drop-tables, export,\n"
+	      "import and verify wherever they are, also while they wait for the\n"
+	      "server (the statement waiting is canceled there): what the run had\n"
+	      "begun is rolled back or removed, and the status is 1 (4 when up had\n"
+	      "recorded the KV migration version).  A second signal ends the process\n"
+	      "at once.\n", f);
 }
 
 static int unknown_command(const char *name)

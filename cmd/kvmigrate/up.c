@@ -7,8 +7,10 @@
  * --drop-tables, drops the old tables.
  *
  * Lines about the work go to stderr: one per SQL version, one per step
- * of the KV migration, and a summary; stdout stays empty.  SIGINT and
- * SIGTERM stop an export or import in progress: nothing is changed.
+ * of the KV migration, and a summary; stdout stays empty.  SIGINT,
+ * SIGTERM and SIGHUP stop the run wherever it is (also waiting for the
+ * server: a connection, the lock, a table): the statement waiting in the
+ * server is canceled, and what the run had not finished is rolled back.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -69,7 +71,13 @@ static const char help_body[] =
 	"KV migration version.  A KV path holding a file kvmigrate did not\n"
 	"create is refused.  A failure after the bump (dropping the old tables,\n"
 	"say) exits with status 4: the KV store is live and complete, and\n"
-	"'kvmigrate drop-tables' finishes the job.\n";
+	"'kvmigrate drop-tables' finishes the job.\n"
+	"\n"
+	"SIGINT, SIGTERM and SIGHUP cancel the run wherever it is, also while it\n"
+	"waits for the server (a connection, the migration lock, a locked table,\n"
+	"a long statement, which is canceled in the server too): the SQL version\n"
+	"in progress and a KV migration before its bump leave no trace, and the\n"
+	"status is 1.  A second signal ends the process at once.\n";
 
 /* Bounds of the numeric options: a worker is a database connection, and a
  * lock wait longer than a day is a mistake in a script. */
@@ -212,6 +220,16 @@ static int report_failure(struct cmd_ui *ui, const struct kvm_up_result *r,
 		         "recording the KV migration version", now);
 		return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, hint);
 	}
+	if (r->kv_step != KVM_KV_STEP_NONE && err->code == KVM_ECANCELED) {
+		snprintf(hint, sizeof(hint), "stopped by a signal at the KV "
+		         "migration's %s step: the old tables and the schema version "
+		         "(%s) are as they were, and so is the KV path.  Run "
+		         "'kvmigrate up --kv-enabled' again to start the KV migration "
+		         "over", r->kv_step == KVM_KV_STEP_EXPORT ? "export" :
+		         r->kv_step == KVM_KV_STEP_IMPORT ? "import" : "version-bump",
+		         now);
+		return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, hint);
+	}
 	if (r->kv_step != KVM_KV_STEP_NONE) {
 		snprintf(hint, sizeof(hint), "the KV migration failed at its %s "
 		         "step: the old tables and the schema version (%s) are as "
@@ -223,6 +241,25 @@ static int report_failure(struct cmd_ui *ui, const struct kvm_up_result *r,
 		return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, hint);
 	}
 	switch (err->code) {
+	case KVM_ECANCELED: {
+		int n = 0;
+
+		if (r->version_failed)
+			n = snprintf(hint, sizeof(hint), "stopped by a signal inside "
+			             "version %" PRIu64 ", which left no trace; ",
+			             r->failed_version);
+		else
+			n = snprintf(hint, sizeof(hint), "stopped by a signal; ");
+		if (r->applied > 0)
+			snprintf(hint + n, sizeof(hint) - (size_t)n, "the %zu version%s "
+			         "applied before it stay%s applied, and the database is "
+			         "at %s, clean", r->applied, r->applied == 1 ? "" : "s",
+			         r->applied == 1 ? "s" : "", now);
+		else
+			snprintf(hint + n, sizeof(hint) - (size_t)n, "nothing was "
+			         "changed");
+		return cmd_ui_fail(ui, err, KVM_EXIT_FAILURE, hint);
+	}
 	case KVM_ELOCKED:
 		return cmd_ui_fail(ui, err, KVM_EXIT_LOCKED, "another migration run holds "
 		                "the lock; nothing was changed.  Run the command "
@@ -611,8 +648,7 @@ static int run(struct up_opts *o)
 	uo.jobs = (unsigned)o->jobs;
 	uo.on_event = on_event;
 	uo.event_ctx = &o->ui;
-	if (o->kv_enabled)
-		uo.cancel = cmd_catch_interrupts();
+	uo.cancel = cmd_catch_interrupts();
 	failed = kvm_up(&uo, r, &err) != 0;
 	if (failed)
 		rc = report_failure(&o->ui, r, &err, o->drop_tables);

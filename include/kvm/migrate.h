@@ -35,6 +35,7 @@
 #ifndef KVM_MIGRATE_H
 #define KVM_MIGRATE_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -154,9 +155,19 @@ struct kvm_up_opts {
 	const char *keep_export;
 	/** Export workers, as kvm_export_db_opts.jobs. */
 	unsigned jobs;
-	/** Optional cancel flag (a signal handler sets it): the export or
-	 *  import stops and the run fails with nothing changed. */
-	const volatile int *cancel;
+	/** Optional cancel flag, read and never written: once non-zero (a
+	 *  signal handler sets it), the run stops within a fraction of a
+	 *  second wherever it is (retrying a connection, waiting for the
+	 *  migration lock or a table lock, inside a SQL version, the export,
+	 *  the import, the drop), cancels the statement it waits for in the
+	 *  server, and fails with KVM_ECANCELED: the SQL version in progress
+	 *  rolled back (those before it stay applied), the KV path and the
+	 *  tables as they were.  A connection attempt in progress ends first
+	 *  (at most libpq's connect_timeout, 10 s unless the conninfo or
+	 *  PGCONNECT_TIMEOUT says otherwise).  Once the KV migration version
+	 *  is recorded nothing is undone: a cancel of the drop returns
+	 *  KVM_ECANCELED with result->drop_failed, as a failed drop does. */
+	const volatile sig_atomic_t *cancel;
 	/** Optional event callback and its context. */
 	kvm_event_fn on_event;
 	void *event_ctx;
@@ -298,6 +309,8 @@ enum kvm_kv_step {
  *         migration is not in this version; nothing was done);
  *         KVM_EOTHERDB (keep_export holds an export of another
  *         database, left as it is; nothing was done);
+ *         KVM_ECANCELED (opts->cancel was set; result->version is the
+ *         clean version the database is at);
  *         errno values and KVM_ESCHEMA from loading schema_dir;
  *         KVM_EINVAL; KVM_ENOMEM
  */
@@ -312,6 +325,9 @@ struct kvm_drop_opts {
 	/** The SQL schema versions in use, as kvm_up_opts.schema_dir: their
 	 *  last + 1 is the KV migration version.  NULL: the built-in ones. */
 	const char *schema_dir;
+	/** Optional cancel flag, as in kvm_up_opts: the DROP waiting for a
+	 *  table lock is canceled, and nothing is dropped. */
+	const volatile sig_atomic_t *cancel;
 	kvm_event_fn on_event;
 	void *event_ctx;
 };
@@ -328,7 +344,8 @@ struct kvm_drop_opts {
  * @param[out] dropped  the number of tables dropped
  * @return 0; KVM_ESTATE when the database is not migrated (nothing is
  *         dropped); KVM_EDROP (the message has the server's reason);
- *         the errors of connecting and locking
+ *         KVM_ECANCELED (nothing is dropped); the errors of connecting
+ *         and locking
  */
 int kvm_drop_tables(const struct kvm_drop_opts *opts, size_t *dropped,
                     struct kvm_error *err);
@@ -482,9 +499,10 @@ struct kvm_export_db_opts {
 	/** zstd level; 0: KVM_EXPORT_DEFAULT_LEVEL. */
 	int level;
 	/** Optional: when it becomes non-zero (a signal handler sets it) the
-	 *  export stops soon, removes its temporary file and fails with
+	 *  export stops soon, also while a query waits in the server (which
+	 *  is canceled there), removes its temporary file and fails with
 	 *  KVM_ECANCELED. */
-	const volatile int *cancel;
+	const volatile sig_atomic_t *cancel;
 	/** Also read a database already at the KV migration version whose
 	 *  old tables are still there (verify does). */
 	int accept_migrated;
@@ -556,7 +574,7 @@ struct kvm_import_opts {
 	/** LMDB map size in bytes; 0: from the export's declared size. */
 	uint64_t map_size;
 	/** Optional cancel flag, as in kvm_export_db_opts. */
-	const volatile int *cancel;
+	const volatile sig_atomic_t *cancel;
 	/** Optional: KVM_EVENT_PROGRESS events ("import"), per package. */
 	kvm_event_fn on_event;
 	void *event_ctx;
@@ -623,7 +641,8 @@ struct kvm_verify_opts {
 	/** Compare with the old tables too, while they exist. */
 	int tables;
 	unsigned jobs;
-	const volatile int *cancel;
+	/** Optional cancel flag, as in kvm_export_db_opts. */
+	const volatile sig_atomic_t *cancel;
 	/** Optional: progress events of the fresh export ("export",
 	 *  "check") and of the comparisons ("compare"). */
 	kvm_event_fn on_event;
