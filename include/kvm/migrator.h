@@ -8,7 +8,7 @@
  * them up there and nowhere else.
  *
  * A source is one query over the old tables and one row function.  The
- * engine (lib/export.c), not the migrator, opens the snapshot, checks that
+ * engine (lib/export*.c), not the migrator, opens the snapshot, checks that
  * the tables exist, runs each query as COPY (...) TO STDOUT (FORMAT binary),
  * parses the rows, and calls the row function once per row.  The row
  * function turns the row into zero or more records with kvm_row_emit();
