@@ -492,7 +492,6 @@ int kvm_export_db(const struct kvm_export_db_opts *o,
 	e->o = o;
 	e->r = r;
 	pthread_mutex_init(&e->mu, NULL);
-	pthread_cond_init(&e->cv, NULL);
 	if ((rc = kvm_exp_pick_packages(e, err)) == 0 &&
 	    (rc = kvm_exp_connect(e, &e->leader, o->connect_retry_ms, err)) == 0) {
 		snprintf(r->target, sizeof(r->target), "%s",
@@ -500,17 +499,9 @@ int kvm_export_db(const struct kvm_export_db_opts *o,
 		rc = export_in_snapshot(e, err);
 	}
 	kvm_db_close(e->leader);
-	for (size_t i = 0; i < e->nunits; i++) {
-		struct block *b = e->units[i].head, *next;
-
-		for (; b != NULL; b = next) {
-			next = b->next;
-			free(b);
-		}
+	for (size_t i = 0; i < e->nunits; i++)
 		free(e->units[i].split);
-	}
 	free(e->units);
-	pthread_cond_destroy(&e->cv);
 	pthread_mutex_destroy(&e->mu);
 	free(e);
 	r->ms = kvm_now_ms() - t0;

@@ -14,7 +14,7 @@
  *                       their queues (jobs mode)
  *
  * The engine belongs to the leader's thread, except where a field says
- * it is guarded by engine.mu.
+ * otherwise.
  */
 #ifndef KVM_EXPORT_ENGINE_H
 #define KVM_EXPORT_ENGINE_H
@@ -28,14 +28,16 @@
 #include "kvm/export.h"
 #include "kvm/migrate.h"
 #include "kvm/migrator.h"
+#include "blockq.h"
 #include "db.h"
 #include "kvvalue.h"
 
 /* Records are handed from workers to the leader in blocks of this size
  * (a larger record gets a block of its own). */
 #define BLOCK_BYTES (1u << 20)
-/* A unit's queue blocks its worker at this many bytes. */
-#define QUEUE_BYTES (8u << 20)
+/* A unit's queue blocks its worker at this many bytes of blocks in
+ * flight: 8 MiB queued, one block being filled, one being written. */
+#define QUEUE_BYTES ((8u << 20) + 2 * BLOCK_BYTES)
 /* Rows between two looks at the cancel flag. */
 #define CANCEL_EVERY 1024u
 /* Records between two progress events (a power of two). */
@@ -44,24 +46,13 @@
  * fit in an LMDB key anyway. */
 #define PIECE_MAX KVM_KV_MAX_KEY
 
-struct block {
-	struct block *next;
-	size_t len, cap;
-	unsigned char data[];
-};
-
 struct unit {
 	const struct kvm_source *src;
 	size_t section;            /* index into the header's packages */
 	unsigned char *split;      /* owned; NULL for a plain source */
 	size_t split_len;
 
-	/* filled by whoever runs the unit; guarded by engine.mu in jobs mode */
-	struct block *head, *tail;
-	size_t queued;             /* bytes in the queue */
-	int done;
-	int rc;
-	struct kvm_error err;
+	/* set by whoever runs the unit; read by the leader once it is done */
 	uint64_t rows;
 	uint64_t t_start;
 };
@@ -97,10 +88,10 @@ struct engine {
 	uint64_t written;          /* records handed to the writer */
 
 	/* jobs mode */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;         /* any change: data, space, done, abort */
+	struct kvm_blockq *queues; /* one per unit; owned by kvm_exp_run_jobs */
+	pthread_mutex_t mu;        /* guards next_unit and worker_rc, _err */
 	size_t next_unit;          /* next unit a worker takes */
-	int abort;                 /* set under mu; read without it by producers */
+	int abort;                 /* atomic: stop taking units and rows */
 	int worker_rc;             /* first failure outside a unit */
 	struct kvm_error worker_err;
 };
@@ -112,7 +103,8 @@ struct producer {
 	struct unit *u;
 	kvm_value *value;
 	int direct;                /* 1: straight into the writer */
-	struct block *cur;         /* jobs mode: the block being filled */
+	struct kvm_blockq *q;      /* jobs mode: the unit's queue */
+	struct kvm_block *cur;     /* jobs mode: the block being filled */
 	unsigned char part[PIECE_MAX], key[PIECE_MAX];
 };
 
@@ -161,7 +153,6 @@ int kvm_exp_queue_record(struct producer *pr, size_t plen, size_t klen,
                          const void *val, size_t vlen, struct kvm_error *err);
 
 /* export_workers.c */
-int kvm_exp_ship_block(struct producer *pr);
 int kvm_exp_drain_unit(struct engine *e, struct unit *u, struct kvm_error *err);
 int kvm_exp_run_jobs(struct engine *e, unsigned jobs, struct kvm_error *err);
 

@@ -91,25 +91,18 @@ int kvm_exp_queue_record(struct producer *pr, size_t plen, size_t klen,
 {
 	size_t need = 12 + plen + klen + vlen;
 	unsigned char *p;
+	int rc;
 
-	if (pr->cur != NULL && pr->cur->cap - pr->cur->len < need) {
-		int rc = kvm_exp_ship_block(pr);
-
+	if (pr->cur != NULL && pr->cur->cap - pr->cur->used < need) {
+		rc = kvm_blockq_ship(pr->q, pr->cur, err);
+		pr->cur = NULL;
 		if (rc != 0)
-			return kvm_error_set(err, rc, "canceled");
+			return rc;
 	}
-	if (pr->cur == NULL) {
-		size_t cap = need > BLOCK_BYTES ? need : BLOCK_BYTES;
-
-		pr->cur = malloc(sizeof(*pr->cur) + cap);
-		if (pr->cur == NULL)
-			return kvm_error_set(err, KVM_ENOMEM, "out of memory for a "
-			                     "block of %zu bytes", cap);
-		pr->cur->next = NULL;
-		pr->cur->len = 0;
-		pr->cur->cap = cap;
-	}
-	p = pr->cur->data + pr->cur->len;
+	if (pr->cur == NULL &&
+	    (rc = kvm_blockq_take(pr->q, need, &pr->cur, err)) != 0)
+		return rc;
+	p = pr->cur->data + pr->cur->used;
 	kvm_exp_put_u32(p, (uint32_t)plen);
 	kvm_exp_put_u32(p + 4, (uint32_t)klen);
 	kvm_exp_put_u32(p + 8, (uint32_t)vlen);
@@ -117,7 +110,7 @@ int kvm_exp_queue_record(struct producer *pr, size_t plen, size_t klen,
 	memcpy(p + 12 + plen, pr->key, klen);
 	if (vlen > 0)
 		memcpy(p + 12 + plen + klen, val, vlen);
-	pr->cur->len += need;
+	pr->cur->used += need;
 	return 0;
 }
 

@@ -1,14 +1,16 @@
 /*
  * export_workers.c - jobs mode: N worker threads, each with its own
  * connection in the leader's snapshot, take units in order and fill the
- * units' queues with blocks of records; the leader drains the queues
- * strictly in unit order into the writer (export.c), so the file is the
- * same whatever N is.  A queue holds at most QUEUE_BYTES, so memory stays
- * bounded by the number of jobs, not by the tables.
+ * units' queues (one block queue, blockq.h, per unit) with blocks of
+ * records; the leader drains the queues strictly in unit order into the
+ * writer (export.c), so the file is the same whatever N is.  A queue
+ * holds at most QUEUE_BYTES, so a large table waits for the leader
+ * instead of filling memory.
  *
- * When a unit fails its worker marks the run aborted; the others stop at
- * their next block or within CANCEL_EVERY rows, and the leader reports
- * the first failed unit in unit order.
+ * A worker closes its unit's queue with the unit's result.  When a unit
+ * fails its worker marks the run aborted and cancels every queue; the
+ * others stop at their next block or within CANCEL_EVERY rows, and the
+ * leader reports the first failed unit in unit order.
  *
  *     kvm_exp_run_jobs: connect the workers one by one, start them,
  *                       kvm_exp_write_sections (which drains), abort,
@@ -20,44 +22,22 @@
 
 #include "export_engine.h"
 
-/* Hand the filled block to the leader; wait while the queue is full. */
-int kvm_exp_ship_block(struct producer *pr)
-{
-	struct engine *e = pr->e;
-	struct unit *u = pr->u;
-	struct block *b = pr->cur;
-	int rc = 0;
-
-	pr->cur = NULL;
-	if (b == NULL || b->len == 0) {
-		free(b);
-		return 0;
-	}
-	pthread_mutex_lock(&e->mu);
-	while (u->queued >= QUEUE_BYTES && !e->abort)
-		pthread_cond_wait(&e->cv, &e->mu);
-	if (e->abort) {
-		rc = KVM_ECANCELED;
-		free(b);
-	} else {
-		if (u->tail != NULL)
-			u->tail->next = b;
-		else
-			u->head = b;
-		u->tail = b;
-		u->queued += b->len;
-		pthread_cond_broadcast(&e->cv);
-	}
-	pthread_mutex_unlock(&e->mu);
-	return rc;
-}
-
 struct worker {
 	struct engine *e;
 	struct kvm_db *db;         /* joined the snapshot; owned by the worker */
 	pthread_t thread;
 	int started;
 };
+
+/* Stop the run: no unit is taken any more, and every queue is canceled,
+ * which wakes a worker waiting for room and the leader waiting for a
+ * block.  A no-op when every unit is done and drained. */
+static void abort_run(struct engine *e)
+{
+	__atomic_store_n(&e->abort, 1, __ATOMIC_RELAXED);
+	for (size_t i = 0; i < e->nunits; i++)
+		kvm_blockq_cancel(&e->queues[i]);
+}
 
 static int worker_join(struct engine *e, struct kvm_db **db,
                        struct kvm_error *err)
@@ -92,39 +72,35 @@ static void *worker_main(void *arg)
 			e->worker_rc = rc;
 			e->worker_err = err;
 		}
-		__atomic_store_n(&e->abort, 1, __ATOMIC_RELAXED);
-		pthread_cond_broadcast(&e->cv);
 		pthread_mutex_unlock(&e->mu);
+		abort_run(e);
 		goto out;
 	}
 	for (;;) {
-		struct unit *u;
+		size_t i;
 
 		pthread_mutex_lock(&e->mu);
-		if (e->abort || e->next_unit == e->nunits) {
+		if (__atomic_load_n(&e->abort, __ATOMIC_RELAXED) ||
+		    e->next_unit == e->nunits) {
 			pthread_mutex_unlock(&e->mu);
 			break;
 		}
-		u = &e->units[e->next_unit++];
+		i = e->next_unit++;
 		pthread_mutex_unlock(&e->mu);
 
-		pr.u = u;
+		pr.u = &e->units[i];
+		pr.q = &e->queues[i];
 		rc = kvm_exp_run_unit(&pr, &err);
-		if (rc == 0 && (rc = kvm_exp_ship_block(&pr)) != 0)
-			kvm_error_set(&err, rc, "canceled");
-		free(pr.cur);
+		if (rc == 0 && pr.cur != NULL)
+			rc = kvm_blockq_ship(pr.q, pr.cur, &err);
+		else
+			kvm_blockq_give_back(pr.q, pr.cur);
 		pr.cur = NULL;
-		pthread_mutex_lock(&e->mu);
-		u->done = 1;
-		u->rc = rc;
+		kvm_blockq_close(pr.q, rc, &err);
 		if (rc != 0) {
-			u->err = err;
-			__atomic_store_n(&e->abort, 1, __ATOMIC_RELAXED);
-		}
-		pthread_cond_broadcast(&e->cv);
-		pthread_mutex_unlock(&e->mu);
-		if (rc != 0)
+			abort_run(e);
 			break;
+		}
 	}
 out:
 	kvm_db_close(pr.db);
@@ -133,73 +109,33 @@ out:
 }
 
 /* Why the workers stopped: the first unit (in order) that failed other
- * than by being stopped, else a worker's own failure, else a cancel.
- * Called with e->mu held. */
+ * than by being stopped, else a worker's own failure, else a cancel. */
 static int abort_reason(struct engine *e, struct kvm_error *err)
 {
-	for (size_t i = 0; i < e->nunits; i++) {
-		const struct unit *u = &e->units[i];
+	int rc;
 
-		if (u->done && u->rc != 0 && u->rc != KVM_ECANCELED) {
-			*err = u->err;
-			return u->rc;
-		}
-	}
-	if (e->worker_rc != 0) {
-		*err = e->worker_err;
-		return e->worker_rc;
-	}
-	return kvm_error_set(err, KVM_ECANCELED, "canceled");
-}
-
-/* Take the next block of unit @u, waiting for it; NULL when the unit is
- * done and drained, or on abort (*rc set). */
-static struct block *next_block(struct engine *e, struct unit *u, int *rc,
-                                struct kvm_error *err)
-{
-	struct block *b = NULL;
-
-	*rc = 0;
+	for (size_t i = 0; i < e->nunits; i++)
+		if (kvm_blockq_result(&e->queues[i], &rc, err) && rc != 0 &&
+		    rc != KVM_ECANCELED)
+			return rc;
 	pthread_mutex_lock(&e->mu);
-	for (;;) {
-		if (u->head != NULL) {
-			b = u->head;
-			u->head = b->next;
-			if (u->head == NULL)
-				u->tail = NULL;
-			u->queued -= b->len;
-			pthread_cond_broadcast(&e->cv);
-			break;
-		}
-		if (u->done && u->rc != 0) {
-			/* Stopped because another unit failed: report that one. */
-			if (u->rc == KVM_ECANCELED)
-				*rc = abort_reason(e, err);
-			else {
-				*rc = u->rc;
-				*err = u->err;
-			}
-			break;
-		}
-		if (u->done)
-			break;
-		if (e->abort) {
-			*rc = abort_reason(e, err);
-			break;
-		}
-		pthread_cond_wait(&e->cv, &e->mu);
-	}
+	rc = e->worker_rc;
+	if (rc != 0)
+		*err = e->worker_err;
 	pthread_mutex_unlock(&e->mu);
-	return b;
+	if (rc != 0)
+		return rc;
+	return kvm_error_set(err, KVM_ECANCELED, "canceled");
 }
 
 int kvm_exp_drain_unit(struct engine *e, struct unit *u, struct kvm_error *err)
 {
-	struct block *b;
+	struct kvm_blockq *q = &e->queues[u - e->units];
+	struct kvm_block *b;
 	int rc;
 
-	while ((b = next_block(e, u, &rc, err)) != NULL) {
-		const unsigned char *p = b->data, *end = b->data + b->len;
+	while ((rc = kvm_blockq_next(q, &b, err)) == 0) {
+		const unsigned char *p = b->data, *end = b->data + b->used;
 
 		while (rc == 0 && p < end) {
 			size_t plen = kvm_exp_get_u32(p), klen = kvm_exp_get_u32(p + 4);
@@ -210,13 +146,47 @@ int kvm_exp_drain_unit(struct engine *e, struct unit *u, struct kvm_error *err)
 			                        part + plen + klen, vlen, err);
 			p += 12 + plen + klen + vlen;
 		}
-		free(b);
+		kvm_blockq_give_back(q, b);
 		if (rc == 0 && kvm_exp_canceled(e))
 			rc = kvm_error_set(err, KVM_ECANCELED, "canceled");
 		if (rc != 0)
 			return rc;
 	}
+	if (rc == KVM_END)
+		return 0;
+	/* Stopped because another unit failed: report that one. */
+	if (rc == KVM_ECANCELED)
+		rc = abort_reason(e, err);
 	return rc;
+}
+
+/* One queue per unit, before any worker starts. */
+static int make_queues(struct engine *e, struct kvm_error *err)
+{
+	int rc = 0;
+	size_t i;
+
+	if ((e->queues = calloc(e->nunits, sizeof(*e->queues))) == NULL)
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	for (i = 0; i < e->nunits; i++)
+		if ((rc = kvm_blockq_init(&e->queues[i], BLOCK_BYTES, QUEUE_BYTES,
+		                          err)) != 0)
+			break;
+	if (rc != 0) {
+		while (i-- > 0)
+			kvm_blockq_release(&e->queues[i]);
+		free(e->queues);
+		e->queues = NULL;
+	}
+	return rc;
+}
+
+static void free_queues(struct engine *e)
+{
+	for (size_t i = 0; i < e->nunits; i++)
+		kvm_blockq_release(&e->queues[i]);
+	free(e->queues);
+	e->queues = NULL;
 }
 
 /*
@@ -251,6 +221,7 @@ int kvm_exp_run_jobs(struct engine *e, unsigned jobs, struct kvm_error *err)
 		free(wk);
 		return kvm_exp_write_sections(e, 1, err);   /* the leader alone */
 	}
+	rc = make_queues(e, err);
 	for (unsigned i = 0; i < n && rc == 0; i++) {
 		if ((rc = pthread_create(&wk[i].thread, NULL, worker_main,
 		                         &wk[i])) != 0)
@@ -261,17 +232,15 @@ int kvm_exp_run_jobs(struct engine *e, unsigned jobs, struct kvm_error *err)
 	}
 	if (rc == 0)
 		rc = kvm_exp_write_sections(e, 0, err);
-	pthread_mutex_lock(&e->mu);
-	/* a no-op when every unit is done */
-	__atomic_store_n(&e->abort, 1, __ATOMIC_RELAXED);
-	pthread_cond_broadcast(&e->cv);
-	pthread_mutex_unlock(&e->mu);
+	if (e->queues != NULL)
+		abort_run(e);    /* a no-op when every unit is done */
 	for (unsigned i = 0; i < n; i++) {
 		if (wk[i].started)
 			pthread_join(wk[i].thread, NULL);
 		kvm_db_close(wk[i].db);    /* of a worker never started */
 	}
+	if (e->queues != NULL)
+		free_queues(e);
 	free(wk);
 	return rc;
 }
-
