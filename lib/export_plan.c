@@ -132,12 +132,9 @@ int kvm_exp_pick_packages(struct engine *e, struct kvm_error *err)
 
 	for (size_t i = 0; i < o->npackages; i++)
 		if (kvm_migrator_find(o->packages[i]) == NULL) {
-			char names[400] = "";
-			size_t n = 0;
+			char names[400];
 
-			for (size_t j = 0; j < kvm_migrator_count(); j++)
-				n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s",
-				                      j ? ", " : "", kvm_migrator_get(j)->name);
+			kvm_migrator_names(names, sizeof(names));
 			return kvm_error_set(err, KVM_EINVAL, "unknown package '%s'; "
 			                     "the packages are %s", o->packages[i], names);
 		}

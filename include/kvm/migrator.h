@@ -144,6 +144,18 @@ const struct kvm_migrator *kvm_migrator_get(size_t i);
 /** The migrator named @name, or NULL. */
 const struct kvm_migrator *kvm_migrator_find(const char *name);
 
+/**
+ * The names of the registered migrators, in export order, joined with
+ * ", " ("auth, refs, ..."), for messages.
+ *
+ * @param buf   where the list goes; may be NULL when @size is 0
+ * @param size  bytes at @buf; a longer list is cut, and the result is
+ *              NUL-terminated whenever @size is not 0
+ * @return the length of the whole list, without the NUL (as snprintf
+ *         returns): the list was cut when it is @size or more.
+ */
+size_t kvm_migrator_names(char *buf, size_t size);
+
 #ifdef __cplusplus
 }
 #endif
