@@ -100,7 +100,8 @@ int kvm_exp_put_record(struct engine *e, const struct unit *u,
 			return KVM_EORDER;
 		}
 	}
-	/* Both fit: kvm_row_emit refuses anything longer than an LMDB key. */
+	/* Both fit: kvm_row_emit refuses anything longer than PART_MAX and
+	 * KEY_MAX. */
 	memcpy(o->part, part, plen);
 	memcpy(o->key, key, klen);
 	o->plen = plen;

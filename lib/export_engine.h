@@ -42,9 +42,10 @@
 #define CANCEL_EVERY 1024u
 /* Records between two progress events (a power of two). */
 #define PROGRESS_EVERY 4096u
-/* Longest partition or key the engine builds: anything longer cannot
- * fit in an LMDB key anyway. */
-#define PIECE_MAX KVM_KV_MAX_KEY
+/* Longest partition and key the engine builds: what an export file
+ * carries (the KV targets' own limits are their imports' to check). */
+#define PART_MAX KVM_EXPORT_MAX_PARTITION
+#define KEY_MAX KVM_EXPORT_MAX_KEY
 
 struct unit {
 	const struct kvm_source *src;
@@ -66,7 +67,7 @@ struct section {
 
 /* The check of the order of records, on the leader. */
 struct order {
-	unsigned char part[PIECE_MAX], key[PIECE_MAX];
+	unsigned char part[PART_MAX], key[KEY_MAX];
 	size_t plen, klen;
 	int any;
 };
@@ -105,7 +106,7 @@ struct producer {
 	int direct;                /* 1: straight into the writer */
 	struct kvm_blockq *q;      /* jobs mode: the unit's queue */
 	struct kvm_block *cur;     /* jobs mode: the block being filled */
-	unsigned char part[PIECE_MAX], key[PIECE_MAX];
+	unsigned char part[PART_MAX], key[KEY_MAX];
 };
 
 static inline int kvm_exp_canceled(const struct engine *e)

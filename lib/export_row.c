@@ -1,7 +1,9 @@
 /*
  * export_row.c - the row API the migrators call (kvm/migrator.h):
  * kvm_row_emit joins the pieces of a partition and a key, checks their
- * sizes and the value's, and hands the record on: straight to the
+ * sizes and the value's against what an export file carries (not against
+ * any KV target's limits: the import of each target checks its own), and
+ * hands the record on: straight to the
  * leader's order check and writer (jobs 1), or into the producer's block
  * for the leader to drain (jobs mode); kvm_row_describe shows a field in
  * a message.
@@ -56,13 +58,14 @@ static size_t join(unsigned char *out, const struct kvm_bytes *pc, size_t n)
 	return len;
 }
 
-/* join(), keeping the first PIECE_MAX bytes. */
-static size_t join_cut(unsigned char *out, const struct kvm_bytes *pc, size_t n)
+/* join(), keeping the first @max bytes. */
+static size_t join_cut(unsigned char *out, size_t max,
+                       const struct kvm_bytes *pc, size_t n)
 {
 	size_t len = 0;
 
-	for (size_t i = 0; i < n && len < PIECE_MAX; i++) {
-		size_t take = pc[i].len < PIECE_MAX - len ? pc[i].len : PIECE_MAX - len;
+	for (size_t i = 0; i < n && len < max; i++) {
+		size_t take = pc[i].len < max - len ? pc[i].len : max - len;
 
 		if (take > 0)
 			memcpy(out + len, pc[i].p, take);
@@ -71,18 +74,12 @@ static size_t join_cut(unsigned char *out, const struct kvm_bytes *pc, size_t n)
 	return len;
 }
 
-static size_t total(const struct kvm_bytes *pc, size_t n, size_t *zeros)
+static size_t total(const struct kvm_bytes *pc, size_t n)
 {
 	size_t len = 0;
 
-	*zeros = 0;
-	for (size_t i = 0; i < n; i++) {
-		const unsigned char *b = pc[i].p;
-
+	for (size_t i = 0; i < n; i++)
 		len += pc[i].len;
-		for (size_t j = 0; j < pc[i].len; j++)
-			*zeros += b[j] == 0x00;
-	}
 	return len;
 }
 
@@ -118,22 +115,26 @@ int kvm_row_emit(struct kvm_row *row, const struct kvm_bytes *part, size_t npart
                  const struct kvm_bytes *key, size_t nkey, struct kvm_error *err)
 {
 	struct producer *pr = row->engine;
-	size_t pz, kz, plen = total(part, npart, &pz), klen = total(key, nkey, &kz);
-	size_t size = plen + pz + 2 + klen;
+	size_t plen = total(part, npart), klen = total(key, nkey);
 	const void *val;
 	size_t vlen;
 	int rc;
 
-	if (size > KVM_KV_MAX_KEY) {
+	if (plen > PART_MAX || klen > KEY_MAX) {
+		int is_part = plen > PART_MAX;
 		char what[800];
 
-		/* The buffers hold PIECE_MAX bytes: the start of each is shown. */
+		/* The buffers hold PART_MAX and KEY_MAX bytes: the start of each
+		 * is shown. */
 		kvm_exp_show_record(what, sizeof(what), pr->part,
-		                    join_cut(pr->part, part, npart), pr->key,
-		                    join_cut(pr->key, key, nkey));
+		                    join_cut(pr->part, PART_MAX, part, npart), pr->key,
+		                    join_cut(pr->key, KEY_MAX, key, nkey));
 		kvm_error_set(err, KVM_EKEYSIZE, "table '%s': the row with %s "
-		              "gives an LMDB key of %zu bytes; LMDB's maximum key "
-		              "size is %d", row->table, what, size, KVM_KV_MAX_KEY);
+		              "gives a %s of %zu bytes; an export file holds %ss of "
+		              "at most %u bytes", row->table, what,
+		              is_part ? "partition" : "key", is_part ? plen : klen,
+		              is_part ? "partition" : "key",
+		              is_part ? PART_MAX : KEY_MAX);
 		kvm_error_where(err, NULL, NULL, what);
 		return KVM_EKEYSIZE;
 	}
@@ -141,14 +142,14 @@ int kvm_row_emit(struct kvm_row *row, const struct kvm_bytes *part, size_t npart
 	join(pr->key, key, nkey);
 	if ((rc = kvm_value_bytes(row->value, &val, &vlen, err)) != 0)
 		return rc;
-	if (vlen > KVM_EXPORT_DEFAULT_MAX_VALUE) {
+	if (vlen > KVM_EXPORT_MAX_VALUE) {
 		char what[800];
 
 		kvm_exp_show_record(what, sizeof(what), pr->part, plen, pr->key, klen);
 		kvm_error_set(err, KVM_EVALUESIZE, "table '%s': the row with %s "
 		              "gives a value of %zu bytes; an export file holds "
 		              "values of at most %u bytes", row->table, what, vlen,
-		              KVM_EXPORT_DEFAULT_MAX_VALUE);
+		              KVM_EXPORT_MAX_VALUE);
 		kvm_error_where(err, NULL, NULL, what);
 		return KVM_EVALUESIZE;
 	}

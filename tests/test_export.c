@@ -3,8 +3,9 @@
  * records of a small hand-made database, byte for byte (values checked
  * against msgpack bytes made by Python's msgpack, not by kvmigrate); byte
  * order under a database collation that is not byte order; the same file
- * content whatever the number of jobs; and every refusal (a dangling
- * membership, a NULL in a key column, a key too long for LMDB, two rows
+ * content whatever the number of jobs; keys longer than LMDB allows
+ * written as they are; and every refusal (a dangling membership, a NULL
+ * in a key column, a key longer than an export file carries, two rows
  * giving one key, a missing table, the wrong schema version, an unknown
  * package, a cancel) leaving no file behind.
  */
@@ -530,26 +531,71 @@ static void test_export__a_null_in_a_key_column_names_the_row(void **state)
 		fail_msg("a NULL committer: %s", err.msg);
 }
 
-static void test_export__key_longer_than_lmdb_allows(void **state)
+/* Whether @recs holds a staging record of partition @part whose key is
+ * @n bytes of @c. */
+static int has_staging_key(const char *recs, const char *part, char c, size_t n)
+{
+	char *want = malloc(64 + 2 * strlen(part) + 2 * n), *p;
+	int found;
+
+	assert_non_null(want);
+	p = want + sprintf(want, "staging|");
+	hex(p, (const uint8_t *)part, strlen(part));
+	p += strlen(p);
+	*p++ = '|';
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "%02x", (unsigned char)c);
+	strcpy(p, "|");
+	found = strstr(recs, want) != NULL;
+	free(want);
+	return found;
+}
+
+/* The export knows no KV target: keys longer than LMDB's 511 bytes (the
+ * LMDB import refuses those: test_import.c, e2e/bad_input.sh) and than
+ * PostgreSQL's 2704 are written as they are, up to what an export file
+ * carries (KVM_EXPORT_MAX_KEY); only a longer one is refused. */
+static void test_export__keys_longer_than_lmdb_allows_are_exported(void **state)
 {
 	struct fixture *f = *state;
 	struct kvm_export_db_result r;
 	struct kvm_error err = { 0 };
+	char sql[256], *recs;
 
 	fill(f->c);
-	/* "staging/st1" (11) + 2 + 498 = 511 fits; 499 does not */
-	kvmt_exec(f->c, "INSERT INTO graveler_staging_kv VALUES "
-	        "('st1', convert_to(repeat('k', 498), 'UTF8'), NULL, NULL)");
-	if (export(f, 1, NULL, 0, &r, &err) != 0)
-		fail_msg("export: %s", err.msg);
-	unlink(f->path);
-	kvmt_exec(f->c, "INSERT INTO graveler_staging_kv VALUES "
-	        "('st1', convert_to(repeat('k', 499), 'UTF8'), NULL, NULL)");
-	assert_int_equal(export(f, 2, NULL, 0, &r, &err), KVM_EKEYSIZE);
-	assert_non_null(strstr(err.msg, "graveler_staging_kv"));
-	assert_non_null(strstr(err.msg, "512 bytes"));
-	assert_non_null(strstr(err.msg, "staging/st1"));
-	dir_empty(f->dir);
+	/* "staging/st1" (11) + 2 + 499 = 512: one byte over LMDB's maximum */
+	snprintf(sql, sizeof(sql), "INSERT INTO graveler_staging_kv VALUES "
+	         "('st1', convert_to(repeat('k', 499), 'UTF8'), NULL, NULL), "
+	         "('st1', convert_to(repeat('l', 3000), 'UTF8'), NULL, NULL), "
+	         "('st1', convert_to(repeat('m', %u), 'UTF8'), NULL, NULL)",
+	         KVM_EXPORT_MAX_KEY);
+	kvmt_exec(f->c, sql);
+	for (unsigned jobs = 1; jobs <= 2; jobs++) {
+		if (export(f, jobs, NULL, 0, &r, &err) != 0)
+			fail_msg("export with %u jobs: %s", jobs, err.msg);
+		assert_int_equal(r.packages[2].records, 3 + 3);
+		recs = records(f->path);
+		assert_true(has_staging_key(recs, "staging/st1", 'k', 499));
+		assert_true(has_staging_key(recs, "staging/st1", 'l', 3000));
+		assert_true(has_staging_key(recs, "staging/st1", 'm',
+		                            KVM_EXPORT_MAX_KEY));
+		free(recs);
+		unlink(f->path);
+	}
+	/* one byte more than an export file carries */
+	snprintf(sql, sizeof(sql), "INSERT INTO graveler_staging_kv VALUES "
+	         "('st1', convert_to(repeat('n', %u), 'UTF8'), NULL, NULL)",
+	         KVM_EXPORT_MAX_KEY + 1);
+	kvmt_exec(f->c, sql);
+	for (unsigned jobs = 1; jobs <= 2; jobs++) {
+		assert_int_equal(export(f, jobs, NULL, 0, &r, &err), KVM_EKEYSIZE);
+		if (strstr(err.msg, "graveler_staging_kv") == NULL ||
+		    strstr(err.msg, "partition 'staging/st1' key 'nnn") == NULL ||
+		    strstr(err.msg, "gives a key of 65537 bytes; an export file "
+		           "holds keys of at most 65536 bytes") == NULL)
+			fail_msg("jobs %u: %s", jobs, err.msg);
+		dir_empty(f->dir);
+	}
 }
 
 static void test_export__two_rows_one_key_is_refused(void **state)
@@ -681,7 +727,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_export__packages_subset_in_registry_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__dangling_membership_names_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__dangling_credential_names_the_row, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_export__key_longer_than_lmdb_allows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export__keys_longer_than_lmdb_allows_are_exported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__a_null_in_a_key_column_names_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__two_rows_one_key_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__refused_without_the_old_tables, setup, teardown),

@@ -45,9 +45,11 @@ static const char help_body[] =
 	"The database must be at the last SQL version (see 'kvmigrate status').\n"
 	"The file is read back and checked before success is reported.  A summary\n"
 	"goes to standard error: per package its records, their uncompressed\n"
-	"bytes and the seconds it took.  Rows that cannot become KV entries (a key\n"
-	"longer than LMDB allows, a membership naming a missing user) stop the\n"
-	"export with a message naming the table and the row.\n";
+	"bytes and the seconds it took.  Rows that cannot become KV entries (a\n"
+	"membership naming a missing user, a key longer than the 64 KiB an export\n"
+	"file holds) stop the export with a message naming the table and the\n"
+	"row.  A key longer than LMDB's 511 bytes is written: the import into\n"
+	"LMDB refuses it, naming its partition and key.\n";
 
 #define EXPORT_MAX_JOBS KVM_EXPORT_MAX_JOBS
 

@@ -12,8 +12,10 @@
  * the tables exist, runs each query as COPY (...) TO STDOUT (FORMAT binary),
  * parses the rows, and calls the row function once per row.  The row
  * function turns the row into zero or more records with kvm_row_emit();
- * the engine checks each record's key size and order, counts it and hands
- * it to the export writer.
+ * the engine checks each record's sizes against what an export file
+ * carries and its order, counts it and hands it to the export writer.
+ * The engine knows no KV target: a key the export carries may still be
+ * too long for one (LMDB's 511 bytes), which that target's import says.
  *
  * Order.  The records of a section must come out in byte order of their
  * LMDB keys (partition bytes, then key bytes), so the import can append.
@@ -47,11 +49,6 @@ extern "C" {
 
 /** The version of struct kvm_migrator; its first field. */
 #define KVM_MIGRATOR_ABI 1
-
-/** Longest LMDB key (the encoded partition, 2 bytes, the key) the export
- *  accepts: LMDB's maximum key size as Debian builds it (511 bytes,
- *  mdb_env_get_maxkeysize). */
-#define KVM_KV_MAX_KEY 511
 
 /* Defined in format/pgcopy.h and format/kvvalue.h (internal). */
 struct kvm_pgcopy;
@@ -88,10 +85,10 @@ struct kvm_row {
  * Emit one record: the partition is the concatenation of @npart pieces,
  * the key that of @nkey pieces, the value the bytes built in row->value.
  *
- * @return 0; KVM_EKEYSIZE when the LMDB key would exceed KVM_KV_MAX_KEY,
- *         KVM_EVALUESIZE when the value exceeds what an export file holds
- *         (KVM_EXPORT_DEFAULT_MAX_VALUE) (the message names the table, the
- *         partition and the key);
+ * @return 0; KVM_EKEYSIZE when the partition or the key is longer than an
+ *         export file carries (KVM_EXPORT_MAX_PARTITION, KVM_EXPORT_MAX_KEY),
+ *         KVM_EVALUESIZE when the value is (KVM_EXPORT_MAX_VALUE) (the
+ *         message names the table, the partition and the key);
  *         KVM_ENOMEM; a writer error; KVM_ECANCELED.
  */
 int kvm_row_emit(struct kvm_row *row, const struct kvm_bytes *part, size_t npart,
