@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "export_engine.h"
+#include "catalog.h"
 #include "kvm/kvkey.h"
 #include "kvm/schema.h"
 #include "clock.h"
@@ -171,72 +172,96 @@ int kvm_exp_connect(struct engine *e, struct kvm_db **db, unsigned retry_ms,
 /* The snapshot and what is checked in it                              */
 /* ------------------------------------------------------------------ */
 
+/* The version table (lib/catalog.c): the database at the version the
+ * export reads, clean; its schema is where the old tables are read. */
 static int check_version(struct engine *e, int64_t last, struct kvm_error *err)
 {
-	PGresult *res;
+	const char *db = kvm_db_target(e->leader);
+	struct kvm_catalog_version v;
 	int rc;
 
-	rc = kvm_db_query(e->leader, &res, "SELECT to_regclass('"
-	                  KVM_VERSION_TABLE "') IS NOT NULL", 0, NULL, err);
-	if (rc != 0)
+	if ((rc = kvm_catalog_read_version(e->leader, &v, err)) != 0)
 		return rc;
-	rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	if (!rc)
+	if (!v.exists)
 		return kvm_error_set(err, KVM_EUNKNOWNVERSION, "%s has no schema "
-		                     "version table (%s): the export needs the old "
-		                     "tables at version %lld; run kvmigrate up first",
-		                     kvm_db_target(e->leader), KVM_VERSION_TABLE,
-		                     (long long)last);
-	rc = kvm_db_query(e->leader, &res, "SELECT version, dirty FROM "
-	                  KVM_VERSION_TABLE, 0, NULL, err);
-	if (rc != 0)
-		return rc;
-	if (PQntuples(res) != 1) {
-		rc = kvm_error_set(err, KVM_EUNKNOWNVERSION, "%s: the version table "
-		                   "has %d rows, not 1", kvm_db_target(e->leader),
-		                   PQntuples(res));
-	} else {
-		int64_t v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		int dirty = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-
-		e->r->source_version = v;
-		if (dirty)
-			rc = kvm_error_set(err, KVM_EDIRTY, "%s is at schema version "
-			                   "%lld, marked dirty; see kvmigrate status",
-			                   kvm_db_target(e->leader), (long long)v);
-		else if (v != last && !(e->o->accept_migrated && v == last + 1))
-			rc = kvm_error_set(err, KVM_EUNKNOWNVERSION, "%s is at schema "
-			                   "version %lld; the export reads the old tables "
-			                   "at version %lld%s", kvm_db_target(e->leader),
-			                   (long long)v, (long long)last, v < last ?
-			                   ": run kvmigrate up first" : " (the KV "
-			                   "migration is already done)");
-	}
-	PQclear(res);
-	return rc;
+		                     "version table (%s) in the schemas of its "
+		                     "search_path: the export needs the old tables "
+		                     "at version %lld; run kvmigrate up first", db,
+		                     KVM_VERSION_TABLE, (long long)last);
+	if (!v.has_row)
+		return kvm_error_set(err, KVM_EUNKNOWNVERSION, "%s: the version "
+		                     "table %s in schema '%s' holds no row: the "
+		                     "export needs the old tables at version %lld; "
+		                     "run kvmigrate up first", db, KVM_VERSION_TABLE,
+		                     v.schema, (long long)last);
+	e->r->source_version = (int64_t)v.version;
+	if (v.dirty)
+		return kvm_error_set(err, KVM_EDIRTY, "%s is at schema version "
+		                     "%llu, marked dirty; see kvmigrate status", db,
+		                     (unsigned long long)v.version);
+	if (v.version != (uint64_t)last &&
+	    !(e->o->accept_migrated && v.version == (uint64_t)last + 1))
+		return kvm_error_set(err, KVM_EUNKNOWNVERSION, "%s is at schema "
+		                     "version %llu; the export reads the old tables "
+		                     "at version %lld%s", db,
+		                     (unsigned long long)v.version, (long long)last,
+		                     v.version < (uint64_t)last ? ": run kvmigrate "
+		                     "up first" : " (the KV migration is already "
+		                     "done)");
+	memcpy(e->schema, v.schema, sizeof(e->schema));
+	return 0;
 }
 
+/*
+ * Every connection of the export reads with search_path set to the
+ * version table's schema alone (pg_catalog first, so no function of that
+ * schema stands in for a built-in; pg_temp last), so the migrators'
+ * unqualified table names are that schema's tables whatever the role's or
+ * the database's search_path says.  The leader sets it here, inside its
+ * snapshot; the workers as they join (export_workers.c).
+ */
+static int use_schema(struct engine *e, struct kvm_error *err)
+{
+	char *q = PQescapeIdentifier(kvm_db_conn(e->leader), e->schema,
+	                             strlen(e->schema));
+	size_t len;
+
+	if (q == NULL)
+		return kvm_db_error(e->leader, NULL, KVM_EDB, err);
+	len = strlen(q) + 64;
+	if ((e->search_path_sql = malloc(len)) == NULL) {
+		PQfreemem(q);
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	}
+	snprintf(e->search_path_sql, len, "SET search_path = pg_catalog, %s, "
+	         "pg_temp", q);
+	PQfreemem(q);
+	return kvm_db_exec(e->leader, e->search_path_sql, err);
+}
+
+/* Every table of the chosen packages, in the version table's schema. */
 static int check_tables(struct engine *e, struct kvm_error *err)
 {
 	for (size_t s = 0; s < e->nsections; s++) {
-		for (const char *const *t = e->sections[s].m->tables; *t; t++) {
-			const char *param[1] = { *t };
-			PGresult *res;
-			int rc, ok;
+		const char *const *t = e->sections[s].m->tables;
+		size_t n = 0, i;
+		int *present, rc;
 
-			rc = kvm_db_query(e->leader, &res, "SELECT to_regclass("
-			                  "quote_ident($1)) IS NOT NULL", 1, param, err);
-			if (rc != 0)
-				return rc;
-			ok = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-			PQclear(res);
-			if (!ok)
-				return kvm_error_set(err, KVM_ENOTABLE, "%s: table '%s' of "
-				                     "package '%s' does not exist",
-				                     kvm_db_target(e->leader), *t,
-				                     e->sections[s].m->name);
-		}
+		while (t[n] != NULL)
+			n++;
+		if ((present = calloc(n + 1, sizeof(*present))) == NULL)
+			return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+		rc = kvm_catalog_tables(e->leader, e->schema, t, n, present, err);
+		for (i = 0; rc == 0 && i < n && present[i]; i++)
+			;
+		if (rc == 0 && i < n)
+			rc = kvm_error_set(err, KVM_ENOTABLE, "%s: table '%s' of "
+			                   "package '%s' does not exist in schema '%s'",
+			                   kvm_db_target(e->leader), t[i],
+			                   e->sections[s].m->name, e->schema);
+		free(present);
+		if (rc != 0)
+			return rc;
 	}
 	return 0;
 }
@@ -433,6 +458,7 @@ static int export_in_snapshot(struct engine *e, struct kvm_error *err)
 	jobs = o->jobs == 1 ? 1 : kvm_exp_pick_jobs(o, SIZE_MAX);
 	if ((rc = open_snapshot(e, jobs, &h, dbname, sizeof(dbname), err)) != 0 ||
 	    (rc = check_version(e, h.source_schema_version, err)) != 0 ||
+	    (rc = use_schema(e, err)) != 0 ||
 	    (rc = check_tables(e, err)) != 0 ||
 	    (rc = kvm_exp_plan(e, err)) != 0 ||
 	    (rc = kvm_exp_estimate(e, err)) != 0 ||
@@ -503,6 +529,7 @@ int kvm_export_db(const struct kvm_export_db_opts *o,
 	for (size_t i = 0; i < e->nunits; i++)
 		free(e->units[i].split);
 	free(e->units);
+	free(e->search_path_sql);
 	pthread_mutex_destroy(&e->mu);
 	free(e);
 	r->ms = kvm_now_ms() - t0;

@@ -29,6 +29,7 @@
 #include "kvm/migrate.h"
 #include "kvm/migrator.h"
 #include "blockq.h"
+#include "catalog.h"
 #include "db.h"
 #include "kvvalue.h"
 
@@ -77,6 +78,10 @@ struct engine {
 	struct kvm_export_db_result *r;
 	struct kvm_db *leader;
 	char snapshot[64];
+	/* The version table's schema, where the old tables are read, and the
+	 * statement that makes it every connection's search_path (owned). */
+	char schema[KVM_CATALOG_NAME_MAX];
+	char *search_path_sql;
 
 	struct section sections[KVM_EXPORT_MAX_PACKAGES];
 	size_t nsections;

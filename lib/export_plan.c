@@ -107,15 +107,22 @@ int kvm_exp_estimate(struct engine *e, struct kvm_error *err)
 		struct section *sec = &e->sections[s];
 
 		for (const char *const *t = sec->m->tables; *t; t++) {
-			const char *param[1] = { *t };
+			const char *param[1] = { NULL };
+			char *name;
 			PGresult *res;
 			int rc;
 
+			/* the table of the version table's schema, by its name */
+			if ((rc = kvm_catalog_quote(e->leader, e->schema, *t, &name,
+			                            err)) != 0)
+				return rc;
+			param[0] = name;
 			rc = kvm_db_query(e->leader, &res, "SELECT coalesce(sum("
 			                  "greatest(c.reltuples, 0)), 0)::bigint "
-			                  "FROM pg_partition_tree(to_regclass(quote_ident("
-			                  "$1))) p JOIN pg_class c ON c.oid = p.relid "
+			                  "FROM pg_partition_tree(to_regclass($1)) p "
+			                  "JOIN pg_class c ON c.oid = p.relid "
 			                  "WHERE p.isleaf", 1, param, err);
+			free(name);
 			if (rc != 0)
 				return kvm_error_prefix(err, "estimating the rows of "
 				                        "table '%s'", *t);

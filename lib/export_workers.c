@@ -50,7 +50,8 @@ static int worker_join(struct engine *e, struct kvm_db **db,
 	if ((rc = kvm_exp_connect(e, db, 5000, err)) != 0)
 		return rc;
 	snprintf(sql, sizeof(sql), "SET TRANSACTION SNAPSHOT '%s'", e->snapshot);
-	if ((rc = kvm_db_exec(*db, "BEGIN ISOLATION LEVEL REPEATABLE READ "
+	if ((rc = kvm_db_exec(*db, e->search_path_sql, err)) != 0 ||
+	    (rc = kvm_db_exec(*db, "BEGIN ISOLATION LEVEL REPEATABLE READ "
 	                      "READ ONLY", err)) != 0 ||
 	    (rc = kvm_db_exec(*db, sql, err)) != 0)
 		kvm_error_prefix(err, "joining the export's snapshot");
