@@ -203,11 +203,14 @@ static int check_version(struct engine *e, int64_t last, struct kvm_error *err)
 	    !(e->o->accept_migrated && v.version == (uint64_t)last + 1))
 		return kvm_error_set(err, KVM_EUNKNOWNVERSION, "%s is at schema "
 		                     "version %llu; the export reads the old tables "
-		                     "at version %lld%s", db,
+		                     "at version %lld, the last of %s%s", db,
 		                     (unsigned long long)v.version, (long long)last,
+		                     kvm_schema_origin(e->source),
 		                     v.version < (uint64_t)last ? ": run kvmigrate "
-		                     "up first" : " (the KV migration is already "
-		                     "done)");
+		                     "up first" : v.version == (uint64_t)last + 1 ?
+		                     " (the KV migration is already done)" :
+		                     " (a schema source with later versions built "
+		                     "it: give that one, as --schema-dir)");
 	memcpy(e->schema, v.schema, sizeof(e->schema));
 	return 0;
 }
@@ -440,16 +443,15 @@ static int export_in_snapshot(struct engine *e, struct kvm_error *err)
 	struct kvm_export_stats st;
 	struct kvm_error scratch;
 	char dbname[256];
-	kvm_schema *sch;
 	unsigned jobs;
 	uint64_t t0;
 	int rc;
 
-	if ((rc = kvm_schema_builtin(&sch, err)) != 0)
-		return rc;
-	h.source_schema_version = (int64_t)kvm_schema_last(sch);
-	h.kv_migration_version = (int64_t)kvm_schema_kv_version(sch);
-	kvm_schema_free(sch);
+	/* The versions of the schema source the database was built from:
+	 * the old tables are read at its last, the KV store stands for the
+	 * one after. */
+	h.source_schema_version = (int64_t)kvm_schema_last(e->source);
+	h.kv_migration_version = (int64_t)kvm_schema_kv_version(e->source);
 	e->r->kv_version = h.kv_migration_version;
 
 	/* The units are listed inside the snapshot, so the number of jobs is
@@ -519,7 +521,10 @@ int kvm_export_db(const struct kvm_export_db_opts *o,
 	e->o = o;
 	e->r = r;
 	pthread_mutex_init(&e->mu, NULL);
-	if ((rc = kvm_exp_pick_packages(e, err)) == 0 &&
+	rc = o->schema_dir != NULL ? kvm_schema_load_dir(&e->source, o->schema_dir,
+	                                                 err)
+	                           : kvm_schema_builtin(&e->source, err);
+	if (rc == 0 && (rc = kvm_exp_pick_packages(e, err)) == 0 &&
 	    (rc = kvm_exp_connect(e, &e->leader, o->connect_retry_ms, err)) == 0) {
 		snprintf(r->target, sizeof(r->target), "%s",
 		         kvm_db_target(e->leader));
@@ -530,6 +535,7 @@ int kvm_export_db(const struct kvm_export_db_opts *o,
 		free(e->units[i].split);
 	free(e->units);
 	free(e->search_path_sql);
+	kvm_schema_free(e->source);
 	pthread_mutex_destroy(&e->mu);
 	free(e);
 	r->ms = kvm_now_ms() - t0;

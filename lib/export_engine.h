@@ -28,6 +28,7 @@
 #include "kvm/export.h"
 #include "kvm/migrate.h"
 #include "kvm/migrator.h"
+#include "kvm/schema.h"
 #include "blockq.h"
 #include "catalog.h"
 #include "db.h"
@@ -76,6 +77,7 @@ struct order {
 struct engine {
 	const struct kvm_export_db_opts *o;
 	struct kvm_export_db_result *r;
+	kvm_schema *source;        /* the schema versions (owned) */
 	struct kvm_db *leader;
 	char snapshot[64];
 	/* The version table's schema, where the old tables are read, and the

@@ -22,6 +22,7 @@
 
 #include "kvm/export.h"
 #include "kvm/migrate.h"
+#include "kvm/schema.h"
 
 /* --- helpers -------------------------------------------------------------- */
 
@@ -718,6 +719,99 @@ static void test_export__workers_that_cannot_connect_leave_it_to_others(void **s
 	free(b);
 }
 
+/* A schema directory: the built-in versions and then versions 9 to
+ * @last, each a statement that changes no old table. */
+static void schema_dir(const char *dir, unsigned last)
+{
+	struct kvm_error err = { 0 };
+	kvm_schema *sch;
+	char path[600], sql[64];
+
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(kvm_schema_builtin(&sch, &err), 0);
+	for (size_t i = 0; i < kvm_schema_count(sch); i++) {
+		const struct kvm_schema_version *v = kvm_schema_get(sch, i);
+
+		snprintf(path, sizeof(path), "%s/%s", dir, v->name);
+		assert_int_equal(kvmt_write_file(path, v->sql, v->len), 0);
+	}
+	for (unsigned v = (unsigned)kvm_schema_last(sch) + 1; v <= last; v++) {
+		snprintf(path, sizeof(path), "%s/%06u_later.up.sql", dir, v);
+		snprintf(sql, sizeof(sql), "CREATE TABLE later_%u (x int);\n", v);
+		assert_int_equal(kvmt_write_file(path, sql, strlen(sql)), 0);
+	}
+	kvm_schema_free(sch);
+}
+
+/* A database built from a schema directory whose last version is 38:
+ * the export checks it against that directory, not the built-in versions
+ * (8), and the header's KV migration version is 39. */
+static void test_export__at_the_last_version_of_its_schema_dir(void **state)
+{
+	struct fixture *f = *state;
+	struct kvm_export_db_opts o = KVM_EXPORT_DB_OPTS_INIT;
+	struct kvm_export_db_result r;
+	struct kvm_up_opts uo = KVM_UP_OPTS_INIT;
+	struct kvm_up_result ur;
+	struct kvm_error err = { 0 };
+	const struct kvm_export_header *h;
+	kvm_export_reader *rd;
+	char *top = kvmt_tmpdir(), dir[512];
+
+	/* not in f->dir, which must stay empty after a refusal */
+	snprintf(dir, sizeof(dir), "%s/schema", top);
+	schema_dir(dir, 38);
+	uo.conninfo = f->db;
+	uo.schema_dir = dir;
+	if (kvm_up(&uo, &ur, &err) != 0)
+		fail_msg("up --schema-dir: %s", err.msg);
+	assert_int_equal(ur.version, 38);
+	fill(f->c);
+
+	/* against the built-in versions: refused, both versions named */
+	o.conninfo = f->db;
+	o.output = f->path;
+	assert_int_equal(kvm_export_db(&o, &r, &err), KVM_EUNKNOWNVERSION);
+	if (strstr(err.msg, "is at schema version 38; the export reads the old "
+	           "tables at version 8, the last of the built-in schema") == NULL)
+		fail_msg("%s", err.msg);
+	dir_empty(f->dir);
+
+	for (unsigned jobs = 1; jobs <= 2; jobs++) {
+		o.schema_dir = dir;
+		o.jobs = jobs;
+		if (kvm_export_db(&o, &r, &err) != 0)
+			fail_msg("export --schema-dir with %u jobs: %s", jobs, err.msg);
+		assert_int_equal(r.source_version, 38);
+		assert_int_equal(r.kv_version, 39);
+		assert_int_equal(r.records, 24);
+		assert_int_equal(kvm_export_reader_open(&rd, f->path, NULL, &err), 0);
+		h = kvm_export_reader_header(rd);
+		assert_int_equal(h->kv_migration_version, 39);
+		assert_int_equal(h->source_schema_version, 38);
+		kvm_export_reader_close(rd);
+		unlink(f->path);
+	}
+
+	/* a directory with a later version: the database is behind it */
+	{
+		char path[600];
+
+		snprintf(path, sizeof(path), "%s/000039_later.up.sql", dir);
+		assert_int_equal(kvmt_write_file(path, "SELECT 1;\n", 10), 0);
+		assert_int_equal(kvm_export_db(&o, &r, &err), KVM_EUNKNOWNVERSION);
+		if (strstr(err.msg, "at version 39, the last of schema directory") == NULL ||
+		    strstr(err.msg, "run kvmigrate up first") == NULL)
+			fail_msg("%s", err.msg);
+	}
+	/* a directory that does not exist: refused before connecting */
+	o.schema_dir = "/nonexistent/kvmt-schema";
+	assert_int_not_equal(kvm_export_db(&o, &r, &err), 0);
+	assert_non_null(strstr(err.msg, "/nonexistent/kvmt-schema"));
+	kvmt_rmtree(top);
+	free(top);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -734,6 +828,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_export__cancel_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__an_existing_file_is_kept_on_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__workers_that_cannot_connect_leave_it_to_others, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export__at_the_last_version_of_its_schema_dir, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -413,6 +413,35 @@ left=$(find "$T/f-key" -mindepth 1 ! -name x.kvm | head -n 3 | tr '\n' ' ')
 [ -z "$left" ] || fail "left beside the export: $left"
 end
 
+begin "a database built by up --schema-dir DIR (last version 38): export without it exits 1 naming 38 and 8; export --schema-dir DIR exits 0, kv_migration_version 39"
+sdir=$T/schema38
+mkdir "$sdir"
+cp pkg-migrators/schema/*.up.sql "$sdir/"
+v=9
+while [ "$v" -le 38 ]; do
+	printf 'CREATE TABLE later_%s (x int);\n' "$v" >"$sdir/$(printf '%06d' "$v")_later.up.sql"
+	v=$((v + 1))
+done
+# gen-data.py fills a database at version 8; DIR's later versions follow
+filldb --size tiny --seed 11
+run up --db "$(conn "$db")" --schema-dir "$sdir"
+want_rc 0
+want_row "$db" "38|f"
+mkdir "$T/f-sdir"
+export_db "$db" "$T/f-sdir/x.kvm"
+want_export_error
+want_error_has "is at schema version 38; the export reads the old tables at version 8, the last of the built-in schema"
+want_empty_dir "$T/f-sdir"
+export_db "$db" "$T/f-sdir/x.kvm" --schema-dir "$sdir"
+want_export_ok "$T/f-sdir/x.kvm"
+grep -q "^exported .* at schema version 38 " "$T/err" ||
+	fail "the summary does not say schema version 38: $(grep '^exported' "$T/err")"
+"$KVMIGRATE" inspect --json "$T/f-sdir/x.kvm" >"$T/inspect.json" 2>"$T/inspect.err" ||
+	fail "inspect: $(head -n 1 "$T/inspect.err")"
+got=$("$PY" -c 'import json, sys; h = json.load(open(sys.argv[1])); print(h["kv_migration_version"], h["source_schema_version"])' "$T/inspect.json")
+[ "$got" = "39 38" ] || fail "kv_migration_version and source_schema_version '$got', expected '39 38'"
+end
+
 begin "SIGINT while the export reads: exit 1, the hint says so, no file and no temporary file"
 mkdir "$T/f-int"
 "$KVMIGRATE" export -o "$T/f-int/x.kvm" --jobs 2 --db "$(conn "$dbW")" >"$T/out" 2>"$T/err" &
