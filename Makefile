@@ -151,10 +151,11 @@ check-suite: tests
 check-asan:
 	$(MAKE) BUILD=build/asan SANITIZE=1 KVMIGRATE_CORRUPT=small check-suite
 
-# The threaded parts under ThreadSanitizer: the export engine and the
-# import's reading thread (their cmocka tests only).
+# The threaded parts under ThreadSanitizer: the block queue, the export
+# engine and the import's reading thread (their cmocka tests only).
 TSAN_BUILD := build/tsan
-TSAN_TESTS := $(TSAN_BUILD)/tests/test_export $(TSAN_BUILD)/tests/test_import
+TSAN_TESTS := $(TSAN_BUILD)/tests/test_blockq $(TSAN_BUILD)/tests/test_export \
+              $(TSAN_BUILD)/tests/test_import
 check-tsan:
 	$(MAKE) BUILD=$(TSAN_BUILD) CFLAGS="-O1 -g -fsanitize=thread" \
 	  LDFLAGS=-fsanitize=thread $(TSAN_TESTS)
@@ -177,8 +178,8 @@ check: deps
 FUZZ_TARGETS ?= fuzz_reader fuzz_import
 FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/%)
 FUZZ_READER_SRCS := $(filter format/% lib/error.c,$(LIB_SRCS))
-FUZZ_IMPORT_SRCS := $(FUZZ_READER_SRCS) $(addprefix lib/,import.c kvtarget.c kv_lmdb.c \
-                    readahead.c readprog.c show.c)
+FUZZ_IMPORT_SRCS := $(FUZZ_READER_SRCS) $(addprefix lib/,blockq.c import.c \
+                    kvtarget.c kv_lmdb.c readahead.c readprog.c show.c)
 FUZZ_HDRS := $(HEADERS) $(wildcard format/*.h lib/*.h)
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -DKVM_VERSION='"$(VERSION)"' -Iinclude \
               -Iformat -Ilib -pthread -g -O1 -fsanitize=fuzzer,address,undefined

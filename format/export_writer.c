@@ -469,15 +469,15 @@ int kvm_export_writer_write(kvm_export_writer *w,
 	if (!w->in_section)
 		return writer_fail(w, err, KVM_ESTATE, "cannot write a record outside a section");
 	s = &w->sections[w->next_section - 1];
-	if (partition_len > KVM_EXPORT_DEFAULT_MAX_PARTITION ||
-	    key_len > KVM_EXPORT_DEFAULT_MAX_KEY ||
-	    value_len > KVM_EXPORT_DEFAULT_MAX_VALUE)
+	if (partition_len > KVM_EXPORT_MAX_PARTITION ||
+	    key_len > KVM_EXPORT_MAX_KEY ||
+	    value_len > KVM_EXPORT_MAX_VALUE)
 		return writer_fail(w, err, KVM_EINVAL,
 		                   "record %" PRIu64 " of package '%s': partition, key or value "
 		                   "longer than the export limits (%zu, %zu, %zu bytes; limits %u, %u, %u)",
 		                   s->records, s->package, partition_len, key_len, value_len,
-		                   KVM_EXPORT_DEFAULT_MAX_PARTITION, KVM_EXPORT_DEFAULT_MAX_KEY,
-		                   KVM_EXPORT_DEFAULT_MAX_VALUE);
+		                   KVM_EXPORT_MAX_PARTITION, KVM_EXPORT_MAX_KEY,
+		                   KVM_EXPORT_MAX_VALUE);
 
 	before = w->stats.raw_bytes;
 	msgpack_pack_array(&w->pk, 3);

@@ -48,7 +48,7 @@ const char *kvm_strerror(int code)
 	case KVM_ENOTSUP:    return "not supported by this version of kvmigrate";
 	case KVM_EDROP:      return "migrated, but the old tables were not dropped";
 	case KVM_EMISMATCH:  return "the KV store differs from its source";
-	case KVM_EKEYSIZE:   return "a KV key is longer than LMDB allows";
+	case KVM_EKEYSIZE:   return "a KV key is longer than allowed";
 	case KVM_EDANGLING:  return "a row refers to a missing row";
 	case KVM_EORDER:     return "records out of key order";
 	case KVM_ENOTABLE:   return "an old table is missing";

@@ -3,8 +3,9 @@
  * records of a small hand-made database, byte for byte (values checked
  * against msgpack bytes made by Python's msgpack, not by kvmigrate); byte
  * order under a database collation that is not byte order; the same file
- * content whatever the number of jobs; and every refusal (a dangling
- * membership, a NULL in a key column, a key too long for LMDB, two rows
+ * content whatever the number of jobs; keys longer than LMDB allows
+ * written as they are; and every refusal (a dangling membership, a NULL
+ * in a key column, a key longer than an export file carries, two rows
  * giving one key, a missing table, the wrong schema version, an unknown
  * package, a cancel) leaving no file behind.
  */
@@ -21,6 +22,7 @@
 
 #include "kvm/export.h"
 #include "kvm/migrate.h"
+#include "kvm/schema.h"
 
 /* --- helpers -------------------------------------------------------------- */
 
@@ -530,26 +532,71 @@ static void test_export__a_null_in_a_key_column_names_the_row(void **state)
 		fail_msg("a NULL committer: %s", err.msg);
 }
 
-static void test_export__key_longer_than_lmdb_allows(void **state)
+/* Whether @recs holds a staging record of partition @part whose key is
+ * @n bytes of @c. */
+static int has_staging_key(const char *recs, const char *part, char c, size_t n)
+{
+	char *want = malloc(64 + 2 * strlen(part) + 2 * n), *p;
+	int found;
+
+	assert_non_null(want);
+	p = want + sprintf(want, "staging|");
+	hex(p, (const uint8_t *)part, strlen(part));
+	p += strlen(p);
+	*p++ = '|';
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "%02x", (unsigned char)c);
+	strcpy(p, "|");
+	found = strstr(recs, want) != NULL;
+	free(want);
+	return found;
+}
+
+/* The export knows no KV target: keys longer than LMDB's 511 bytes (the
+ * LMDB import refuses those: test_import.c, e2e/bad_input.sh) and than
+ * PostgreSQL's 2704 are written as they are, up to what an export file
+ * carries (KVM_EXPORT_MAX_KEY); only a longer one is refused. */
+static void test_export__keys_longer_than_lmdb_allows_are_exported(void **state)
 {
 	struct fixture *f = *state;
 	struct kvm_export_db_result r;
 	struct kvm_error err = { 0 };
+	char sql[256], *recs;
 
 	fill(f->c);
-	/* "staging/st1" (11) + 2 + 498 = 511 fits; 499 does not */
-	kvmt_exec(f->c, "INSERT INTO graveler_staging_kv VALUES "
-	        "('st1', convert_to(repeat('k', 498), 'UTF8'), NULL, NULL)");
-	if (export(f, 1, NULL, 0, &r, &err) != 0)
-		fail_msg("export: %s", err.msg);
-	unlink(f->path);
-	kvmt_exec(f->c, "INSERT INTO graveler_staging_kv VALUES "
-	        "('st1', convert_to(repeat('k', 499), 'UTF8'), NULL, NULL)");
-	assert_int_equal(export(f, 2, NULL, 0, &r, &err), KVM_EKEYSIZE);
-	assert_non_null(strstr(err.msg, "graveler_staging_kv"));
-	assert_non_null(strstr(err.msg, "512 bytes"));
-	assert_non_null(strstr(err.msg, "staging/st1"));
-	dir_empty(f->dir);
+	/* "staging/st1" (11) + 2 + 499 = 512: one byte over LMDB's maximum */
+	snprintf(sql, sizeof(sql), "INSERT INTO graveler_staging_kv VALUES "
+	         "('st1', convert_to(repeat('k', 499), 'UTF8'), NULL, NULL), "
+	         "('st1', convert_to(repeat('l', 3000), 'UTF8'), NULL, NULL), "
+	         "('st1', convert_to(repeat('m', %u), 'UTF8'), NULL, NULL)",
+	         KVM_EXPORT_MAX_KEY);
+	kvmt_exec(f->c, sql);
+	for (unsigned jobs = 1; jobs <= 2; jobs++) {
+		if (export(f, jobs, NULL, 0, &r, &err) != 0)
+			fail_msg("export with %u jobs: %s", jobs, err.msg);
+		assert_int_equal(r.packages[2].records, 3 + 3);
+		recs = records(f->path);
+		assert_true(has_staging_key(recs, "staging/st1", 'k', 499));
+		assert_true(has_staging_key(recs, "staging/st1", 'l', 3000));
+		assert_true(has_staging_key(recs, "staging/st1", 'm',
+		                            KVM_EXPORT_MAX_KEY));
+		free(recs);
+		unlink(f->path);
+	}
+	/* one byte more than an export file carries */
+	snprintf(sql, sizeof(sql), "INSERT INTO graveler_staging_kv VALUES "
+	         "('st1', convert_to(repeat('n', %u), 'UTF8'), NULL, NULL)",
+	         KVM_EXPORT_MAX_KEY + 1);
+	kvmt_exec(f->c, sql);
+	for (unsigned jobs = 1; jobs <= 2; jobs++) {
+		assert_int_equal(export(f, jobs, NULL, 0, &r, &err), KVM_EKEYSIZE);
+		if (strstr(err.msg, "graveler_staging_kv") == NULL ||
+		    strstr(err.msg, "partition 'staging/st1' key 'nnn") == NULL ||
+		    strstr(err.msg, "gives a key of 65537 bytes; an export file "
+		           "holds keys of at most 65536 bytes") == NULL)
+			fail_msg("jobs %u: %s", jobs, err.msg);
+		dir_empty(f->dir);
+	}
 }
 
 static void test_export__two_rows_one_key_is_refused(void **state)
@@ -672,6 +719,99 @@ static void test_export__workers_that_cannot_connect_leave_it_to_others(void **s
 	free(b);
 }
 
+/* A schema directory: the built-in versions and then versions 9 to
+ * @last, each a statement that changes no old table. */
+static void schema_dir(const char *dir, unsigned last)
+{
+	struct kvm_error err = { 0 };
+	kvm_schema *sch;
+	char path[600], sql[64];
+
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(kvm_schema_builtin(&sch, &err), 0);
+	for (size_t i = 0; i < kvm_schema_count(sch); i++) {
+		const struct kvm_schema_version *v = kvm_schema_get(sch, i);
+
+		snprintf(path, sizeof(path), "%s/%s", dir, v->name);
+		assert_int_equal(kvmt_write_file(path, v->sql, v->len), 0);
+	}
+	for (unsigned v = (unsigned)kvm_schema_last(sch) + 1; v <= last; v++) {
+		snprintf(path, sizeof(path), "%s/%06u_later.up.sql", dir, v);
+		snprintf(sql, sizeof(sql), "CREATE TABLE later_%u (x int);\n", v);
+		assert_int_equal(kvmt_write_file(path, sql, strlen(sql)), 0);
+	}
+	kvm_schema_free(sch);
+}
+
+/* A database built from a schema directory whose last version is 38:
+ * the export checks it against that directory, not the built-in versions
+ * (8), and the header's KV migration version is 39. */
+static void test_export__at_the_last_version_of_its_schema_dir(void **state)
+{
+	struct fixture *f = *state;
+	struct kvm_export_db_opts o = KVM_EXPORT_DB_OPTS_INIT;
+	struct kvm_export_db_result r;
+	struct kvm_up_opts uo = KVM_UP_OPTS_INIT;
+	struct kvm_up_result ur;
+	struct kvm_error err = { 0 };
+	const struct kvm_export_header *h;
+	kvm_export_reader *rd;
+	char *top = kvmt_tmpdir(), dir[512];
+
+	/* not in f->dir, which must stay empty after a refusal */
+	snprintf(dir, sizeof(dir), "%s/schema", top);
+	schema_dir(dir, 38);
+	uo.conninfo = f->db;
+	uo.schema_dir = dir;
+	if (kvm_up(&uo, &ur, &err) != 0)
+		fail_msg("up --schema-dir: %s", err.msg);
+	assert_int_equal(ur.version, 38);
+	fill(f->c);
+
+	/* against the built-in versions: refused, both versions named */
+	o.conninfo = f->db;
+	o.output = f->path;
+	assert_int_equal(kvm_export_db(&o, &r, &err), KVM_EUNKNOWNVERSION);
+	if (strstr(err.msg, "is at schema version 38; the export reads the old "
+	           "tables at version 8, the last of the built-in schema") == NULL)
+		fail_msg("%s", err.msg);
+	dir_empty(f->dir);
+
+	for (unsigned jobs = 1; jobs <= 2; jobs++) {
+		o.schema_dir = dir;
+		o.jobs = jobs;
+		if (kvm_export_db(&o, &r, &err) != 0)
+			fail_msg("export --schema-dir with %u jobs: %s", jobs, err.msg);
+		assert_int_equal(r.source_version, 38);
+		assert_int_equal(r.kv_version, 39);
+		assert_int_equal(r.records, 24);
+		assert_int_equal(kvm_export_reader_open(&rd, f->path, NULL, &err), 0);
+		h = kvm_export_reader_header(rd);
+		assert_int_equal(h->kv_migration_version, 39);
+		assert_int_equal(h->source_schema_version, 38);
+		kvm_export_reader_close(rd);
+		unlink(f->path);
+	}
+
+	/* a directory with a later version: the database is behind it */
+	{
+		char path[600];
+
+		snprintf(path, sizeof(path), "%s/000039_later.up.sql", dir);
+		assert_int_equal(kvmt_write_file(path, "SELECT 1;\n", 10), 0);
+		assert_int_equal(kvm_export_db(&o, &r, &err), KVM_EUNKNOWNVERSION);
+		if (strstr(err.msg, "at version 39, the last of schema directory") == NULL ||
+		    strstr(err.msg, "run kvmigrate up first") == NULL)
+			fail_msg("%s", err.msg);
+	}
+	/* a directory that does not exist: refused before connecting */
+	o.schema_dir = "/nonexistent/kvmt-schema";
+	assert_int_not_equal(kvm_export_db(&o, &r, &err), 0);
+	assert_non_null(strstr(err.msg, "/nonexistent/kvmt-schema"));
+	kvmt_rmtree(top);
+	free(top);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -681,13 +821,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_export__packages_subset_in_registry_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__dangling_membership_names_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__dangling_credential_names_the_row, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_export__key_longer_than_lmdb_allows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export__keys_longer_than_lmdb_allows_are_exported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__a_null_in_a_key_column_names_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__two_rows_one_key_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__refused_without_the_old_tables, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__cancel_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__an_existing_file_is_kept_on_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export__workers_that_cannot_connect_leave_it_to_others, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export__at_the_last_version_of_its_schema_dir, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

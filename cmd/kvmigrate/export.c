@@ -22,7 +22,7 @@
 
 const char cmd_export_usage[] =
 	"kvmigrate export -o FILE [--package NAME]... [--jobs N] [--db CONNINFO] "
-	"[-q] [--[no-]progress] [--json] [--metrics-file FILE]";
+	"[--schema-dir DIR] [-q] [--[no-]progress] [--json] [--metrics-file FILE]";
 
 static const char help_body[] =
 	"Write an export file of the current database, read from one\n"
@@ -39,19 +39,25 @@ static const char help_body[] =
 	"                           snapshot (1 to 64; default: the number of\n"
 	"                           cores, at most 8)\n"
 	CMD_HELP_DB
+	CMD_HELP_SCHEMA_DIR
 	CMD_HELP_UI
 	CMD_HELP_HELP
 	"\n"
-	"The database must be at the last SQL version (see 'kvmigrate status').\n"
+	"The database must be at the last SQL version (see 'kvmigrate status'):\n"
+	"the last of --schema-dir DIR when the database was built from DIR's\n"
+	"versions; the file's header then gives DIR's last version plus one as\n"
+	"the KV migration version.\n"
 	"The file is read back and checked before success is reported.  A summary\n"
 	"goes to standard error: per package its records, their uncompressed\n"
-	"bytes and the seconds it took.  Rows that cannot become KV entries (a key\n"
-	"longer than LMDB allows, a membership naming a missing user) stop the\n"
-	"export with a message naming the table and the row.\n";
+	"bytes and the seconds it took.  Rows that cannot become KV entries (a\n"
+	"membership naming a missing user, a key longer than the 64 KiB an export\n"
+	"file holds) stop the export with a message naming the table and the\n"
+	"row.  A key longer than LMDB's 511 bytes is written: the import into\n"
+	"LMDB refuses it, naming its partition and key.\n";
 
 #define EXPORT_MAX_JOBS KVM_EXPORT_MAX_JOBS
 
-enum { OPT_PACKAGE = CMD_OPT_LONG_ONLY, OPT_JOBS, OPT_DB };
+enum { OPT_PACKAGE = CMD_OPT_LONG_ONLY, OPT_JOBS, OPT_DB, OPT_SCHEMA_DIR };
 
 static const char shortopts[] = ":o:hq";
 static const struct option longopts[] = {
@@ -59,6 +65,7 @@ static const struct option longopts[] = {
 	{ "package", required_argument, NULL, OPT_PACKAGE },
 	{ "jobs",    required_argument, NULL, OPT_JOBS },
 	{ "db",      required_argument, NULL, OPT_DB },
+	{ "schema-dir", required_argument, NULL, OPT_SCHEMA_DIR },
 	CMD_UI_LONGOPTS,
 	{ "help",    no_argument,       NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -71,6 +78,7 @@ struct export_opts {
 	size_t npackages;
 	uint64_t jobs;
 	const char *db;          /* NULL: libpq's PG* variables */
+	const char *schema_dir;  /* NULL: the built-in schema versions */
 	unsigned connect_retry_ms;
 	struct cmd_ui ui;
 };
@@ -183,6 +191,7 @@ static int run(struct export_opts *o)
 	eo.packages = o->packages;
 	eo.npackages = o->npackages;
 	eo.jobs = (unsigned)o->jobs;
+	eo.schema_dir = o->schema_dir;
 	eo.cancel = cmd_catch_interrupts();
 	eo.on_event = cmd_ui_event;
 	eo.event_ctx = &o->ui;
@@ -253,6 +262,9 @@ int cmd_export(int argc, char **argv)
 			break;
 		case OPT_DB:
 			o.db = optarg;
+			break;
+		case OPT_SCHEMA_DIR:
+			o.schema_dir = optarg;
 			break;
 		case 'h':
 			help = 1;

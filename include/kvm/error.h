@@ -119,8 +119,11 @@ enum kvm_errcode {
 	KVM_EMISMATCH = -406,
 
 	/* source rows (export) */
-	/** A record's LMDB key would exceed LMDB's maximum key size; the
-	 *  message names the table and the row. */
+	/** A KV key is too long: its partition or key is longer than an
+	 *  export file carries (the export; the message names the table and
+	 *  the row), or its LMDB key is longer than LMDB's maximum key size
+	 *  (the LMDB import; the message names the record's partition and
+	 *  key). */
 	KVM_EKEYSIZE = -500,
 	/** A row refers to a user, group or policy that does not exist; the
 	 *  message names the table and the row. */

@@ -77,10 +77,21 @@ extern "C" {
  *  (at the next record boundary). */
 #define KVM_EXPORT_DEFAULT_FRAME_BYTES (4u << 20)
 
-/** Default reader caps. */
-#define KVM_EXPORT_DEFAULT_MAX_PARTITION (64u << 10)
-#define KVM_EXPORT_DEFAULT_MAX_KEY       (64u << 10)
-#define KVM_EXPORT_DEFAULT_MAX_VALUE     (64u << 20)
+/**
+ * The longest partition, key and value an export file carries (format
+ * version 1, design/export-format.md section 7).  The writer refuses a
+ * longer one and a reader's caps default to them.  They are the format's,
+ * not a KV target's: a target may hold less (LMDB's keys are at most 511
+ * bytes, PostgreSQL's index entries 2704), which its import checks.
+ */
+#define KVM_EXPORT_MAX_PARTITION (64u << 10)
+#define KVM_EXPORT_MAX_KEY       (64u << 10)
+#define KVM_EXPORT_MAX_VALUE     (64u << 20)
+
+/** Default reader caps: the format's limits. */
+#define KVM_EXPORT_DEFAULT_MAX_PARTITION KVM_EXPORT_MAX_PARTITION
+#define KVM_EXPORT_DEFAULT_MAX_KEY       KVM_EXPORT_MAX_KEY
+#define KVM_EXPORT_DEFAULT_MAX_VALUE     KVM_EXPORT_MAX_VALUE
 #define KVM_EXPORT_DEFAULT_WINDOW_LOG    24
 
 /** Most packages one export may hold. */
@@ -209,8 +220,9 @@ int kvm_export_writer_begin_section(kvm_export_writer *w, const char *package,
  * partitions, keys and values are allowed.
  *
  * @return 0; KVM_ESTATE outside a section; KVM_EINVAL when a length
- *         exceeds the reader's default caps (a file no reader accepts is
- *         never written); an errno value on write failure; a sticky error.
+ *         exceeds the format's limits (KVM_EXPORT_MAX_PARTITION, _KEY,
+ *         _VALUE: a file a default reader refuses is never written); an
+ *         errno value on write failure; a sticky error.
  */
 int kvm_export_writer_write(kvm_export_writer *w,
                             const void *partition, size_t partition_len,

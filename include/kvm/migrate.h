@@ -509,6 +509,12 @@ struct kvm_export_db_opts {
 	/** Do not read the written file back: the caller reads all of it
 	 *  next and checks it the same way (up's import does). */
 	int no_read_back;
+	/** Directory of NNNNNN_name.up.sql files (golang-migrate's layout)
+	 *  the database's schema versions come from, as kvm_up_opts.schema_dir;
+	 *  NULL: the built-in versions.  The database must be at the last
+	 *  version of that source, and the header's kv_migration_version is
+	 *  that version plus one. */
+	const char *schema_dir;
 	kvm_event_fn on_event;
 	void *event_ctx;
 };
@@ -536,7 +542,8 @@ struct kvm_export_db_result {
 /**
  * Write an export file of the database's old tables.
  *
- * Needs the database at the last SQL version, clean.  Every package is
+ * Needs the database at the last SQL version of its schema source
+ * (opts->schema_dir, else the built-in versions), clean.  Every package is
  * read inside one REPEATABLE READ READ ONLY transaction; workers join its
  * snapshot (pg_export_snapshot, SET TRANSACTION SNAPSHOT).  The file is
  * written under a temporary name beside the target, synced and renamed
@@ -544,7 +551,8 @@ struct kvm_export_db_result {
  * written before the call returns 0.  Nothing in the database changes;
  * on failure nothing exists under the target name.
  *
- * @return 0; KVM_ECONNECT, KVM_EDB; KVM_EUNKNOWNVERSION when the database
+ * @return 0; errno values and KVM_ESCHEMA from loading schema_dir;
+ *         KVM_ECONNECT, KVM_EDB; KVM_EUNKNOWNVERSION when the database
  *         is not at the last SQL version; KVM_EDIRTY; KVM_ENOTABLE;
  *         KVM_EINVAL for an unknown package; KVM_EKEYSIZE, KVM_EDANGLING,
  *         KVM_ENULL, KVM_EVALUESIZE, KVM_EORDER (the message names the

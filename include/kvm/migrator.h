@@ -8,12 +8,14 @@
  * them up there and nowhere else.
  *
  * A source is one query over the old tables and one row function.  The
- * engine (lib/export.c), not the migrator, opens the snapshot, checks that
+ * engine (lib/export*.c), not the migrator, opens the snapshot, checks that
  * the tables exist, runs each query as COPY (...) TO STDOUT (FORMAT binary),
  * parses the rows, and calls the row function once per row.  The row
  * function turns the row into zero or more records with kvm_row_emit();
- * the engine checks each record's key size and order, counts it and hands
- * it to the export writer.
+ * the engine checks each record's sizes against what an export file
+ * carries and its order, counts it and hands it to the export writer.
+ * The engine knows no KV target: a key the export carries may still be
+ * too long for one (LMDB's 511 bytes), which that target's import says.
  *
  * Order.  The records of a section must come out in byte order of their
  * LMDB keys (partition bytes, then key bytes), so the import can append.
@@ -47,11 +49,6 @@ extern "C" {
 
 /** The version of struct kvm_migrator; its first field. */
 #define KVM_MIGRATOR_ABI 1
-
-/** Longest LMDB key (the encoded partition, 2 bytes, the key) the export
- *  accepts: LMDB's maximum key size as Debian builds it (511 bytes,
- *  mdb_env_get_maxkeysize). */
-#define KVM_KV_MAX_KEY 511
 
 /* Defined in format/pgcopy.h and format/kvvalue.h (internal). */
 struct kvm_pgcopy;
@@ -88,10 +85,10 @@ struct kvm_row {
  * Emit one record: the partition is the concatenation of @npart pieces,
  * the key that of @nkey pieces, the value the bytes built in row->value.
  *
- * @return 0; KVM_EKEYSIZE when the LMDB key would exceed KVM_KV_MAX_KEY,
- *         KVM_EVALUESIZE when the value exceeds what an export file holds
- *         (KVM_EXPORT_DEFAULT_MAX_VALUE) (the message names the table, the
- *         partition and the key);
+ * @return 0; KVM_EKEYSIZE when the partition or the key is longer than an
+ *         export file carries (KVM_EXPORT_MAX_PARTITION, KVM_EXPORT_MAX_KEY),
+ *         KVM_EVALUESIZE when the value is (KVM_EXPORT_MAX_VALUE) (the
+ *         message names the table, the partition and the key);
  *         KVM_ENOMEM; a writer error; KVM_ECANCELED.
  */
 int kvm_row_emit(struct kvm_row *row, const struct kvm_bytes *part, size_t npart,
@@ -143,6 +140,18 @@ const struct kvm_migrator *kvm_migrator_get(size_t i);
 
 /** The migrator named @name, or NULL. */
 const struct kvm_migrator *kvm_migrator_find(const char *name);
+
+/**
+ * The names of the registered migrators, in export order, joined with
+ * ", " ("auth, refs, ..."), for messages.
+ *
+ * @param buf   where the list goes; may be NULL when @size is 0
+ * @param size  bytes at @buf; a longer list is cut, and the result is
+ *              NUL-terminated whenever @size is not 0
+ * @return the length of the whole list, without the NUL (as snprintf
+ *         returns): the list was cut when it is @size or more.
+ */
+size_t kvm_migrator_names(char *buf, size_t size);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,8 @@
 # the cluster of tests/tools/pg-harness.sh: a database that does not
 # exist or does not answer, a wrong password, a role without privileges,
 # a missing old table, an extra table, a dangling membership, a NULL in a
-# column a KV key is made of, a key longer than LMDB allows, a 100 MB
+# column a KV key is made of, a key longer than LMDB allows (exported,
+# refused by the LMDB import), a 100 MB
 # value, a KV path in a read-only directory or that is a directory, a full
 # disk, an LMDB map too small, an export of a newer format, an export of
 # another database, an export on a pipe, a reader killed with its read
@@ -295,14 +296,23 @@ end
 
 # --- 8. a key longer than LMDB allows ----------------------------------------------
 
-begin "8. a staging key of 600 bytes: exit 1, table, partition and LMDB's 511 named, nothing changed"
+begin "8. a staging key of 600 bytes: up --kv-enabled exits 1 at the LMDB import, the record's partition and key and LMDB's 511 named, nothing changed"
 prepare long-key
 sql "$db" "INSERT INTO graveler_staging_kv VALUES
 	('tok-long', convert_to(repeat('k', 600), 'UTF8'), 'i', 'd')" >/dev/null
 keep "$db" "$kv"
 up_kv "$db" --kv "$kv" --drop-tables
-want_refused 1 "table 'graveler_staging_kv': the row with partition 'staging/tok-long' key 'k{80}\\.\\.\\.' gives an LMDB key of 618 bytes; LMDB's maximum key size is 511"
+want_refused 1 "record [0-9]+ \\(partition 'staging/tok-long' key 'k{80}\\.\\.\\.'\\): an LMDB key of 618 bytes; LMDB's maximum key size is 511"
 want_kept "$db" "$kv"
+end
+
+begin "8. a staging key of 600 bytes: export writes it (exit 0); import into LMDB exits 1 naming it, no store made"
+run export -q -o "$T/long-key.kvm" --db "$(conn "$db")"
+want_rc 0
+run import -i "$T/long-key.kvm" --kv "$dir/other.mdb"
+want_refused 1 "record [0-9]+ \\(partition 'staging/tok-long' key 'k{80}\\.\\.\\.'\\): an LMDB key of 618 bytes; LMDB's maximum key size is 511"
+want_kept "$db" "$kv"
+[ ! -e "$dir/other.mdb" ] || fail "import left a store at $dir/other.mdb"
 end
 
 # --- 9. a 100 MB value -----------------------------------------------------------------

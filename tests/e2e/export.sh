@@ -8,11 +8,12 @@
 # exports, and --jobs 1 and --jobs 4, give the same records and section
 # digests; --package picks sections in registry order; a writer committing
 # during a long export changes nothing in it (one snapshot, shared by the
-# workers); the database is not changed; the file is 0600. Failures (no
-# such directory, no schema, a missing table, a dangling membership, a
-# staging key too long for LMDB, SIGINT, a terminated session, a full
-# disk) exit 1 with one error line naming the cause and leave no file,
-# temporary or not.
+# workers); the database is not changed; the file is 0600. A staging key
+# too long for LMDB is exported (the export knows no KV target), and the
+# import into LMDB refuses it. Failures (no such directory, no schema, a
+# missing table, a dangling membership, SIGINT, a terminated session, a
+# full disk) exit 1 with one error line naming the cause and leave no
+# file, temporary or not.
 #
 #   KVMIGRATE=build/kvmigrate sh tests/e2e/export.sh     (from the repo root)
 #
@@ -388,16 +389,57 @@ want_error_has 987654
 want_empty_dir "$T/f-dangling"
 end
 
-begin "a staging key of 600 bytes (an LMDB key over 511 bytes): exit 1, the error names graveler_staging_kv, no file"
+begin "a staging key of 600 bytes (an LMDB key over 511 bytes): the export writes it; import into LMDB exits 1 naming its partition and key, no store"
 filldb --size tiny --seed 11
 sql "$db" "INSERT INTO graveler_staging_kv VALUES
 	('long-key', convert_to(repeat('k', 600), 'UTF8'), NULL, NULL)" >"$T/sql.out" ||
 	fail "INSERT: $(head -n 2 "$T/sql.out" | tr '\n' ' ')"
 mkdir "$T/f-key"
 export_db "$db" "$T/f-key/x.kvm"
+want_export_ok "$T/f-key/x.kvm"
+# the record, as any msgpack reader sees it: partition staging/long-key,
+# 600 bytes of 'k'
+longkey=$("$PY" -c 'print("k" * 600, end="")' | od -An -v -tx1 | tr -d ' \n')
+longpart=$(printf 'staging/long-key' | od -An -v -tx1 | tr -d ' \n')
+"$PY" tests/tools/kvmexport.py dump "$T/f-key/x.kvm" >"$T/f-key.dump" 2>&1 ||
+	fail "kvmexport.py dump: $(head -n 2 "$T/f-key.dump" | tr '\n' ' ')"
+grep -q "^[0-9]* $longpart $longkey " "$T/f-key.dump" ||
+	fail "no record with partition staging/long-key and the 600-byte key in the export"
+run import -i "$T/f-key/x.kvm" --kv "$T/f-key/kv.mdb"
+want_rc 1
+want_err_grep "^kvmigrate: error: .*record [0-9]+ \\(partition 'staging/long-key' key 'k{80}\\.\\.\\.'\\): an LMDB key of 618 bytes; LMDB's maximum key size is 511"
+[ ! -e "$T/f-key/kv.mdb" ] || fail "a store was left at the KV path"
+left=$(find "$T/f-key" -mindepth 1 ! -name x.kvm | head -n 3 | tr '\n' ' ')
+[ -z "$left" ] || fail "left beside the export: $left"
+end
+
+begin "a database built by up --schema-dir DIR (last version 38): export without it exits 1 naming 38 and 8; export --schema-dir DIR exits 0, kv_migration_version 39"
+sdir=$T/schema38
+mkdir "$sdir"
+cp pkg-migrators/schema/*.up.sql "$sdir/"
+v=9
+while [ "$v" -le 38 ]; do
+	printf 'CREATE TABLE later_%s (x int);\n' "$v" >"$sdir/$(printf '%06d' "$v")_later.up.sql"
+	v=$((v + 1))
+done
+# gen-data.py fills a database at version 8; DIR's later versions follow
+filldb --size tiny --seed 11
+run up --db "$(conn "$db")" --schema-dir "$sdir"
+want_rc 0
+want_row "$db" "38|f"
+mkdir "$T/f-sdir"
+export_db "$db" "$T/f-sdir/x.kvm"
 want_export_error
-want_error_has graveler_staging_kv
-want_empty_dir "$T/f-key"
+want_error_has "is at schema version 38; the export reads the old tables at version 8, the last of the built-in schema"
+want_empty_dir "$T/f-sdir"
+export_db "$db" "$T/f-sdir/x.kvm" --schema-dir "$sdir"
+want_export_ok "$T/f-sdir/x.kvm"
+grep -q "^exported .* at schema version 38 " "$T/err" ||
+	fail "the summary does not say schema version 38: $(grep '^exported' "$T/err")"
+"$KVMIGRATE" inspect --json "$T/f-sdir/x.kvm" >"$T/inspect.json" 2>"$T/inspect.err" ||
+	fail "inspect: $(head -n 1 "$T/inspect.err")"
+got=$("$PY" -c 'import json, sys; h = json.load(open(sys.argv[1])); print(h["kv_migration_version"], h["source_schema_version"])' "$T/inspect.json")
+[ "$got" = "39 38" ] || fail "kv_migration_version and source_schema_version '$got', expected '39 38'"
 end
 
 begin "SIGINT while the export reads: exit 1, the hint says so, no file and no temporary file"

@@ -909,7 +909,7 @@ class Gen:
             return b"blob/" + n.to_bytes(4, "big") + b"\x00" + (r & 0xffffff).to_bytes(3, "big") + b"\xff", 0
 
         # The LMDB key of a staged object is "staging/" + token, 2 bytes and
-        # the key: at most 511 bytes, or the export refuses the row.
+        # the key: at most 511 bytes, or the import into LMDB refuses it.
         budget = 511 - 2 - len(b"staging/") - len(tok.encode())
 
         def k_long(n, r):
