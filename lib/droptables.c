@@ -18,72 +18,87 @@
 #include "session.h"
 #include "sqlversions.h"
 
-/* The old tables that exist, as a quoted list for DROP TABLE and as
- * plain names for messages. */
-static int old_tables(struct session *s, char *drop, size_t dsize, char *names,
-                      size_t nsize, size_t *count, struct kvm_error *err)
+/* Append ", @item" (or @item first) to the growing string *@list. */
+static int append(char **list, size_t *len, const char *item,
+                  struct kvm_error *err)
 {
-	size_t dn = 0, nn = 0;
+	size_t add = strlen(item) + (*len > 0 ? 2 : 0);
+	char *p = realloc(*list, *len + add + 1);
 
-	*count = 0;
-	drop[0] = names[0] = '\0';
-	for (size_t m = 0; m < kvm_migrator_count(); m++) {
-		for (const char *const *t = kvm_migrator_get(m)->tables; *t; t++) {
-			const char *param[1] = { *t };
-			PGresult *res;
-			char *q;
-			int rc, there;
-
-			rc = kvm_db_query(s->db, &res, "SELECT to_regclass(quote_ident("
-			                  "$1)) IS NOT NULL", 1, param, err);
-			if (rc != 0)
-				return rc;
-			there = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-			PQclear(res);
-			if (!there)
-				continue;
-			q = PQescapeIdentifier(kvm_db_conn(s->db), *t, strlen(*t));
-			if (q == NULL)
-				return kvm_db_error(s->db, NULL, KVM_EDB, err);
-			dn += (size_t)snprintf(drop + dn, dn < dsize ? dsize - dn : 0,
-			                       "%s%s", *count ? ", " : "", q);
-			nn += (size_t)snprintf(names + nn, nn < nsize ? nsize - nn : 0,
-			                       "%s%s", *count ? ", " : "", *t);
-			PQfreemem(q);
-			(*count)++;
-		}
-	}
-	if (dn >= dsize)
-		return kvm_error_set(err, KVM_EINTERNAL, "the list of old tables "
-		                     "is too long");
+	if (p == NULL)
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	sprintf(p + *len, "%s%s", *len > 0 ? ", " : "", item);
+	*list = p;
+	*len += add;
 	return 0;
 }
 
-/* Drop the old tables that exist, in one transaction.  DROP waits for
- * every other session's lock on them: bounded by lock_wait_s. */
+/* The old tables that exist in the version table's schema: qualified and
+ * quoted for DROP TABLE into *@drop, plain for messages into *@names
+ * (both malloc'd, NULL when there are none). */
+static int old_tables(struct session *s, char **drop, char **names,
+                      size_t *count, struct kvm_error *err)
+{
+	struct old_table *t;
+	size_t n, dlen = 0, nlen = 0;
+	int rc;
+
+	*drop = *names = NULL;
+	*count = 0;
+	if ((rc = kvm_session_old_tables(s, &t, &n, err)) != 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		char *q;
+
+		if (!t[i].present)
+			continue;
+		if ((rc = kvm_session_qualify(s, t[i].name, &q, err)) != 0)
+			break;
+		if ((rc = append(drop, &dlen, q, err)) == 0)
+			rc = append(names, &nlen, t[i].name, err);
+		free(q);
+		(*count)++;
+	}
+	free(t);
+	if (rc != 0) {
+		free(*drop);
+		free(*names);
+		*drop = *names = NULL;
+		*count = 0;
+	}
+	return rc;
+}
+
 int kvm_drop_old_tables(struct session *s, unsigned wait_s, size_t *dropped,
                            struct kvm_error *err)
 {
-	char list[4096], names[1024], sql[4200];
+	char *list, *names, *sql = NULL, timeout[64];
 	size_t n;
 	int rc;
 
 	*dropped = 0;
-	if ((rc = old_tables(s, list, sizeof(list), names, sizeof(names), &n,
-	                     err)) != 0 || n == 0)
+	if ((rc = old_tables(s, &list, &names, &n, err)) != 0 || n == 0)
 		return rc;
-	snprintf(sql, sizeof(sql), "SET lock_timeout = '%us'", wait_s ? wait_s : 1);
+	free(names);
+	if ((sql = malloc(strlen(list) + sizeof("DROP TABLE "))) == NULL) {
+		free(list);
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	}
+	sprintf(sql, "DROP TABLE %s", list);
+	free(list);
+	snprintf(timeout, sizeof(timeout), "SET lock_timeout = '%us'",
+	         wait_s ? wait_s : 1);
 	if ((rc = kvm_db_exec(s->db, "BEGIN", err)) != 0 ||
-	    (rc = kvm_db_exec(s->db, sql, err)) != 0)
-		goto fail;
-	snprintf(sql, sizeof(sql), "DROP TABLE %s", list);
-	if ((rc = kvm_db_exec(s->db, sql, err)) != 0 ||
+	    (rc = kvm_db_exec(s->db, timeout, err)) != 0 ||
+	    (rc = kvm_db_exec(s->db, sql, err)) != 0 ||
 	    (rc = KVM_FAIL("drop.uncommitted", err)) != 0 ||
 	    (rc = kvm_db_exec(s->db, "COMMIT", err)) != 0)
 		goto fail;
+	free(sql);
 	*dropped = n;
 	return KVM_FAIL("drop.committed", err);
 fail:
+	free(sql);
 	kvm_session_rollback(s);
 	kvm_db_cleanup(s->db, "SET lock_timeout = 0");
 	if (rc == KVM_ECANCELED)
@@ -102,12 +117,28 @@ fail:
 void kvm_note_tables_left(struct session *s, struct kvm_up_result *r)
 {
 	const volatile sig_atomic_t *flag = kvm_db_set_cancel(s->db, NULL);
-	char list[4096];
+	char *list, *names;
 	struct kvm_error e;
 
-	if (old_tables(s, list, sizeof(list), r->tables_left_names,
-	               sizeof(r->tables_left_names), &r->tables_left, &e) != 0)
+	r->tables_left_names[0] = '\0';
+	if (old_tables(s, &list, &names, &r->tables_left, &e) != 0) {
 		r->tables_left = 0;
+	} else if (names != NULL) {
+		/* cut at a name, never inside one */
+		size_t max = sizeof(r->tables_left_names) - 1, len = strlen(names);
+
+		if (len > max) {
+			len = max - 4;
+			while (len > 0 && names[len] != ',')
+				len--;
+			snprintf(r->tables_left_names, sizeof(r->tables_left_names),
+			         "%.*s, ...", (int)len, names);
+		} else {
+			memcpy(r->tables_left_names, names, len + 1);
+		}
+	}
+	free(list);
+	free(names);
 	kvm_db_set_cancel(s->db, flag);
 }
 

@@ -35,62 +35,69 @@ static uint64_t free_beside(const char *path)
 	return n;
 }
 
+/* The rows of an old table and the bytes it takes on disk. */
+static int table_size(struct session *s, struct kvm_up_plan_table *pt,
+                      struct kvm_error *err)
+{
+	const char *param[1];
+	char *q, *sql;
+	PGresult *res;
+	int rc;
+
+	if ((rc = kvm_session_qualify(s, pt->table, &q, err)) != 0)
+		return rc;
+	if ((sql = malloc(strlen(q) + 200)) == NULL) {
+		free(q);
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	}
+	/* a partitioned table's own size is 0: add its parts */
+	sprintf(sql, "SELECT count(*), (SELECT coalesce(sum(pg_table_size(relid)), "
+	        "0) FROM pg_partition_tree($1::regclass)) FROM %s", q);
+	param[0] = q;
+	rc = kvm_db_query(s->db, &res, sql, 1, param, err);
+	free(sql);
+	free(q);
+	if (rc != 0)
+		return rc;
+	pt->rows = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	pt->bytes = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
 int kvm_up_plan(struct session *s, const struct kvm_up_opts *o,
                    struct kvm_up_result *r, struct kvm_error *err)
 {
 	struct kvm_up_plan *p = &r->plan;
 	struct kvm_status *st = calloc(1, sizeof(*st));
+	struct old_table *t;
 	kvm_kv_target *kv;
 	uint64_t bytes = 0;
+	size_t n;
 	int rc;
 
 	if (st == NULL)
 		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
 	p->ready = 1;
 	p->drop_tables = o->drop_tables;
-	for (size_t m = 0; m < kvm_migrator_count(); m++) {
-		const struct kvm_migrator *mg = kvm_migrator_get(m);
+	if ((rc = kvm_session_old_tables(s, &t, &n, err)) != 0) {
+		free(st);
+		return rc;
+	}
+	for (size_t i = 0; i < n && p->ntables < KVM_UP_PLAN_MAX_TABLES; i++) {
+		struct kvm_up_plan_table *pt = &p->tables[p->ntables++];
 
-		for (const char *const *t = mg->tables; *t; t++) {
-			const char *param[1] = { *t };
-			PGresult *res;
-
-			if (p->ntables == KVM_UP_PLAN_MAX_TABLES)
-				break;
-			p->tables[p->ntables].package = mg->name;
-			p->tables[p->ntables].table = *t;
-			rc = kvm_db_query(s->db, &res, "SELECT to_regclass(quote_ident("
-			                  "$1)) IS NOT NULL", 1, param, err);
-			if (rc != 0) {
-				free(st);
-				return rc;
-			}
-			p->tables[p->ntables].present =
-				strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-			PQclear(res);
-			if (p->tables[p->ntables].present) {
-				char *q = PQescapeIdentifier(kvm_db_conn(s->db), *t,
-				                             strlen(*t));
-				char sql[256];
-
-				/* a partitioned table's own size is 0: add its parts */
-				snprintf(sql, sizeof(sql), "SELECT count(*), (SELECT coalesce("
-				         "sum(pg_table_size(relid)), 0) FROM pg_partition_tree("
-				         "'%s'::regclass)) FROM %s", q ? q : *t, q ? q : *t);
-				PQfreemem(q);
-				if ((rc = kvm_db_query(s->db, &res, sql, 0, NULL, err)) != 0) {
-					free(st);
-					return rc;
-				}
-				p->tables[p->ntables].rows =
-					strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-				p->tables[p->ntables].bytes =
-					strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-				bytes += p->tables[p->ntables].bytes;
-				PQclear(res);
-			}
-			p->ntables++;
-		}
+		pt->package = t[i].package;
+		pt->table = t[i].name;
+		pt->present = t[i].present;
+		if (pt->present && (rc = table_size(s, pt, err)) != 0)
+			break;
+		bytes += pt->bytes;
+	}
+	free(t);
+	if (rc != 0) {
+		free(st);
+		return rc;
 	}
 	kvm_kv_status(o->kv_path, st);
 	snprintf(p->kv_state, sizeof(p->kv_state), "%s",

@@ -19,6 +19,8 @@
 #include <string.h>
 
 #include "kvm/migrate.h"
+#include "kvm/migrator.h"
+#include "catalog.h"
 #include "session.h"
 
 static uint32_t crc32_ieee(uint32_t crc, const void *buf, size_t len)
@@ -63,7 +65,7 @@ int kvm_schema_open(const char *dir, kvm_schema **out, struct kvm_error *err)
 
 void kvm_session_close(struct session *s)
 {
-	PQfreemem(s->table);
+	free(s->table);
 	kvm_db_close(s->db);
 	memset(s, 0, sizeof(*s));
 }
@@ -115,6 +117,7 @@ int kvm_session_open(struct session *s, const char *conninfo,
 		goto fail;
 	}
 	sprintf(s->table, "%s.\"%s\"", schema_q, KVM_VERSION_TABLE);
+	snprintf(s->vschema, sizeof(s->vschema), "%s", s->schema);
 	PQfreemem(schema_q);
 	return 0;
 fail:
@@ -134,46 +137,34 @@ int kvm_session_need_schema(const struct session *s, struct kvm_error *err)
 }
 
 int kvm_session_read_version(struct session *s, struct version_row *row,
-                        struct kvm_error *err)
+                             struct kvm_error *err)
 {
-	const char *param[1] = { s->table };
-	char sql[600];
-	PGresult *res;
+	struct kvm_catalog_version cv;
+	char *table;
 	int rc;
 
 	memset(row, 0, sizeof(*row));
 	if (s->table == NULL)
 		return 0;
-	rc = kvm_db_query(s->db, &res, "SELECT to_regclass($1) IS NOT NULL",
-	                  1, param, err);
-	if (rc != 0)
+	if ((rc = kvm_catalog_read_version(s->db, &cv, err)) != 0)
 		return rc;
-	row->table = PQgetvalue(res, 0, 0)[0] == 't';
-	PQclear(res);
-	if (!row->table)
+	if (!cv.exists)
 		return 0;
-	snprintf(sql, sizeof(sql), "SELECT version, dirty, count(*) OVER () "
-	         "FROM %s LIMIT 1", s->table);
-	if ((rc = kvm_db_query(s->db, &res, sql, 0, NULL, err)) != 0)
-		return rc;
-	if (PQntuples(res) == 1) {
-		const char *v = PQgetvalue(res, 0, 0);
-		long long n = atoll(PQgetvalue(res, 0, 2));
-
-		if (n > 1 || PQgetisnull(res, 0, 0) || v[0] == '-') {
-			rc = kvm_error_set(err, KVM_EUNKNOWNVERSION, "%s: the version "
-			                   "table %s holds %s; it must hold one row "
-			                   "with a version of 0 or more", kvm_db_target(s->db),
-			                   s->table, n > 1 ? "more than one row"
-			                                   : "a negative or NULL version");
-			PQclear(res);
+	/* Where the server finds the table (the first schema of search_path
+	 * that holds it), the export reads it too: from now on every name
+	 * is qualified with that schema. */
+	if (strcmp(cv.schema, s->vschema) != 0) {
+		if ((rc = kvm_catalog_quote(s->db, cv.schema, KVM_VERSION_TABLE,
+		                            &table, err)) != 0)
 			return rc;
-		}
-		row->has = 1;
-		row->version = strtoull(v, NULL, 10);
-		row->dirty = PQgetvalue(res, 0, 1)[0] == 't';
+		free(s->table);
+		s->table = table;
+		snprintf(s->vschema, sizeof(s->vschema), "%s", cv.schema);
 	}
-	PQclear(res);
+	row->table = 1;
+	row->has = cv.has_row;
+	row->version = cv.version;
+	row->dirty = cv.dirty;
 	return 0;
 }
 
@@ -314,4 +305,53 @@ int kvm_session_lock(struct session *s, unsigned wait_s, kvm_event_fn fn,
 void kvm_session_rollback(struct session *s)
 {
 	kvm_db_cleanup(s->db, "ROLLBACK");
+}
+
+int kvm_session_old_tables(struct session *s, struct old_table **out,
+                           size_t *n, struct kvm_error *err)
+{
+	const char **names = NULL;
+	struct old_table *t = NULL;
+	int *present = NULL, rc = 0;
+	size_t count = 0, i = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (size_t m = 0; m < kvm_migrator_count(); m++)
+		for (const char *const *name = kvm_migrator_get(m)->tables; *name;
+		     name++)
+			count++;
+	if ((t = calloc(count + 1, sizeof(*t))) == NULL ||
+	    (names = calloc(count + 1, sizeof(*names))) == NULL ||
+	    (present = calloc(count + 1, sizeof(*present))) == NULL) {
+		rc = kvm_error_set(err, KVM_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t m = 0; m < kvm_migrator_count(); m++)
+		for (const char *const *name = kvm_migrator_get(m)->tables; *name;
+		     name++, i++) {
+			t[i].package = kvm_migrator_get(m)->name;
+			t[i].name = names[i] = *name;
+		}
+	/* No schema to look in: none of them can be there. */
+	if (s->vschema[0] != '\0' &&
+	    (rc = kvm_catalog_tables(s->db, s->vschema, names, count, present,
+	                             err)) != 0)
+		goto out;
+	for (i = 0; i < count; i++)
+		t[i].present = present[i];
+	*out = t;
+	*n = count;
+	t = NULL;
+out:
+	free(t);
+	free(names);
+	free(present);
+	return rc;
+}
+
+int kvm_session_qualify(struct session *s, const char *name, char **out,
+                        struct kvm_error *err)
+{
+	return kvm_catalog_quote(s->db, s->vschema, name, out, err);
 }

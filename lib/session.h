@@ -17,9 +17,15 @@
 /* What the engine knows about one session. */
 struct session {
 	struct kvm_db *db;
-	char *table;           /* "schema"."schema_migrations", quoted */
+	char *table;           /* "schema"."schema_migrations", quoted;
+	                        * malloc'd */
 	char database[256];
-	char schema[256];      /* "" when search_path names no schema */
+	char schema[256];      /* current_schema(); "" when search_path names
+	                        * no schema */
+	/* The version table's schema: current_schema() until the table is
+	 * found in another schema of search_path (kvm_session_read_version).
+	 * Every old table is read and dropped qualified with it. */
+	char vschema[256];
 	int64_t lock_key;
 };
 
@@ -62,6 +68,23 @@ int kvm_session_find_holder(struct session *s, struct kvm_lock_holder *h,
  * cancel did). */
 int kvm_session_lock(struct session *s, unsigned wait_s, kvm_event_fn fn,
                      void *ctx, struct kvm_error *err);
+
+/* One old table of a migrator, and whether it exists. */
+struct old_table {
+	const char *package;   /* static strings of the registry */
+	const char *name;
+	int present;           /* in the version table's schema */
+};
+
+/* Every migrator's tables, in registry order, each looked up in
+ * s->vschema alone (never through search_path).  *@out is malloc'd:
+ * the caller frees it. */
+int kvm_session_old_tables(struct session *s, struct old_table **out,
+                           size_t *n, struct kvm_error *err);
+
+/* @name qualified with s->vschema and quoted; malloc'd, free(). */
+int kvm_session_qualify(struct session *s, const char *name, char **out,
+                        struct kvm_error *err);
 
 /* ROLLBACK, whatever state the session is in, a cancel included. */
 void kvm_session_rollback(struct session *s);

@@ -46,31 +46,22 @@ const char *kvm_kv_state_name(enum kvm_kv_state s)
 	return "invalid";
 }
 
-/* Which of the migrators' tables exist in the current schema. */
+/* Which of the migrators' tables exist in the version table's schema. */
 static int read_tables(struct session *s, struct kvm_status *st,
                        struct kvm_error *err)
 {
-	for (size_t m = 0; m < kvm_migrator_count(); m++)
-		for (const char *const *t = kvm_migrator_get(m)->tables; *t; t++)
-			if (st->tables < KVM_STATUS_MAX_TABLES)
-				st->table_name[st->tables++] = *t;
-	if (s->schema[0] == '\0')
-		return 0;
-	for (size_t i = 0; i < st->tables; i++) {
-		const char *param[2] = { s->schema, st->table_name[i] };
-		PGresult *res;
-		int rc;
+	struct old_table *t;
+	size_t n;
+	int rc;
 
-		rc = kvm_db_query(s->db, &res, "SELECT EXISTS (SELECT 1 FROM pg_class "
-		                  "c JOIN pg_namespace n ON n.oid = c.relnamespace "
-		                  "WHERE n.nspname = $1 AND c.relname = $2 AND "
-		                  "c.relkind IN ('r', 'p'))", 2, param, err);
-		if (rc != 0)
-			return rc;
-		st->table_present[i] = PQgetvalue(res, 0, 0)[0] == 't';
-		st->tables_present += st->table_present[i];
-		PQclear(res);
+	if ((rc = kvm_session_old_tables(s, &t, &n, err)) != 0)
+		return rc;
+	for (size_t i = 0; i < n && st->tables < KVM_STATUS_MAX_TABLES; i++) {
+		st->table_name[st->tables] = t[i].name;
+		st->table_present[st->tables++] = (unsigned char)t[i].present;
+		st->tables_present += (size_t)t[i].present;
 	}
+	free(t);
 	return 0;
 }
 

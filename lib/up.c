@@ -180,6 +180,7 @@ static int kv_export(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	eo.connect_retry_ms = o->connect_retry_ms;
 	eo.output = path;
 	eo.jobs = o->jobs;
+	eo.schema_dir = o->schema_dir;
 	/* The import reads the whole file next and checks every frame, count
 	 * and digest before the store is published: a read-back here would
 	 * be the same check twice. */

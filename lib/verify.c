@@ -263,6 +263,7 @@ static int export_tables(struct verify *v, const char *path, char *source,
 	eo.connect_retry_ms = v->o->connect_retry_ms;
 	eo.output = path;
 	eo.jobs = v->o->jobs;
+	eo.schema_dir = v->o->schema_dir;
 	eo.cancel = v->o->cancel;
 	eo.accept_migrated = 1;
 	eo.on_event = v->o->on_event;

@@ -631,6 +631,92 @@ static void test_up__status_follows_each_state(void **state)
 	kvmt_db_drop(ci);
 }
 
+/*
+ * A schema first in the database's search_path holds tables named as old
+ * tables (and no version table): status, the dry run, up --kv-enabled and
+ * its drop all work on the version table's schema, public, and never
+ * read, count or drop the other schema's tables.
+ */
+static void test_up__old_tables_are_the_version_tables_schemas(void **state)
+{
+	char ci[KVMT_CONNINFO_MAX], sql[512], dbname[128], kv[600];
+	struct kvm_up_opts o = KVM_UP_OPTS_INIT;
+	struct kvm_error err = { 0 };
+	struct kvm_up_result *r = calloc(1, sizeof(*r));
+	struct kvm_status st;
+	const char *name;
+	char *dir = kvmt_tmpdir(), *got;
+	PGconn *c;
+	(void)state;
+
+	assert_non_null(r);
+	assert_int_equal(kvmt_db_create(ci, sizeof(ci), "up_schema"), 0);
+	assert_int_equal(up(ci, NULL, r, &err), 0);
+	c = kvmt_connect(ci);
+	kvmt_exec(c, "CREATE SCHEMA shadow;"
+	          /* no defaults: nothing of public's is used by them */
+	          "CREATE TABLE shadow.auth_users (LIKE public.auth_users);"
+	          "CREATE TABLE shadow.graveler_tags (LIKE public.graveler_tags);"
+	          "INSERT INTO shadow.auth_users (id, created_at, display_name) "
+	          "  VALUES (1, now(), 'shadow-user');"
+	          "INSERT INTO public.auth_users (created_at, display_name) "
+	          "  VALUES (now(), 'public-user')");
+	name = strstr(ci, "dbname=") + 7;
+	name += *name == '\'';
+	snprintf(dbname, sizeof(dbname), "%.*s", (int)strcspn(name, " '"), name);
+	snprintf(sql, sizeof(sql), "ALTER DATABASE \"%s\" SET search_path = "
+	         "shadow, public", dbname);
+	kvmt_exec(c, sql);
+
+	/* status: the version of public, its 17 tables */
+	status_of(ci, NULL, NULL, &st);
+	assert_int_equal(st.state, KVM_SQL_CURRENT);
+	assert_int_equal(st.version, 8);
+	assert_int_equal(st.tables_present, 17);
+	kvmt_exec(c, "DROP TABLE public.graveler_tags");
+	status_of(ci, NULL, NULL, &st);
+	assert_int_equal(st.tables_present, 16);
+
+	/* the dry run counts public's rows, not shadow's */
+	o.conninfo = ci;
+	o.connect_retry_ms = 0;
+	o.kv_enabled = 1;
+	o.dry_run = 1;
+	snprintf(kv, sizeof(kv), "%s/kv.mdb", dir);
+	o.kv_path = kv;
+	if (kvm_up(&o, r, &err) != 0)
+		fail_msg("dry run: %s", err.msg);
+	for (size_t i = 0; i < r->plan.ntables; i++)
+		if (strcmp(r->plan.tables[i].table, "graveler_tags") == 0)
+			assert_false(r->plan.tables[i].present);
+		else if (strcmp(r->plan.tables[i].table, "auth_users") == 0)
+			assert_int_equal(r->plan.tables[i].rows, 1);
+
+	/* up --kv-enabled --drop-tables: public's migrated and dropped */
+	kvmt_exec(c, "CREATE TABLE public.graveler_tags (LIKE shadow.graveler_tags)");
+	o.dry_run = 0;
+	o.drop_tables = 1;
+	if (kvm_up(&o, r, &err) != 0)
+		fail_msg("up --kv-enabled --drop-tables: %s", err.msg);
+	assert_int_equal(r->outcome, KVM_UP_KV_MIGRATED);
+	assert_int_equal(r->tables_dropped, 17);
+	assert_false(table_exists(c, "public.auth_users"));
+	assert_true(table_exists(c, "shadow.auth_users"));
+	assert_true(table_exists(c, "shadow.graveler_tags"));
+	got = rows(c, "SELECT display_name FROM shadow.auth_users");
+	assert_string_equal(got, "shadow-user\n");
+	free(got);
+	want_version_row(c, "9|f\n");
+	status_of(ci, NULL, NULL, &st);
+	assert_int_equal(st.state, KVM_SQL_MIGRATED);
+	assert_int_equal(st.tables_present, 0);
+	PQfinish(c);
+	kvmt_db_drop(ci);
+	kvmt_rmtree(dir);
+	free(dir);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -645,6 +731,7 @@ int main(void)
 		cmocka_unit_test(test_up__dirty_too_new_and_unknown_are_refused_untouched),
 		cmocka_unit_test(test_up__lock_is_golang_migrates_and_names_its_holder),
 		cmocka_unit_test(test_up__status_follows_each_state),
+		cmocka_unit_test(test_up__old_tables_are_the_version_tables_schemas),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

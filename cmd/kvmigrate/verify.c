@@ -18,7 +18,8 @@
 #include "metrics.h"
 
 const char cmd_verify_usage[] =
-	"kvmigrate verify [--kv PATH] [--export FILE] [--db CONNINFO] [-q] "
+	"kvmigrate verify [--kv PATH] [--export FILE] [--db CONNINFO] "
+	"[--schema-dir DIR] [-q] "
 	"[--[no-]progress] [--json] [--metrics-file FILE]";
 
 static const char help_body[] =
@@ -34,6 +35,7 @@ static const char help_body[] =
 	"      --export FILE        also compare with the export file FILE (\"-\"\n"
 	"                           reads standard input)\n"
 	CMD_HELP_DB
+	CMD_HELP_SCHEMA_DIR
 	CMD_HELP_UI
 	CMD_HELP_HELP
 	"\n"
@@ -41,13 +43,14 @@ static const char help_body[] =
 	"\"equal\" member says the outcome); -q leaves the progress out, not the\n"
 	"report.\n";
 
-enum { OPT_KV = CMD_OPT_LONG_ONLY, OPT_EXPORT, OPT_DB };
+enum { OPT_KV = CMD_OPT_LONG_ONLY, OPT_EXPORT, OPT_DB, OPT_SCHEMA_DIR };
 
 static const char shortopts[] = ":hq";
 static const struct option longopts[] = {
 	{ "kv",     required_argument, NULL, OPT_KV },
 	{ "export", required_argument, NULL, OPT_EXPORT },
 	{ "db",     required_argument, NULL, OPT_DB },
+	{ "schema-dir", required_argument, NULL, OPT_SCHEMA_DIR },
 	CMD_UI_LONGOPTS,
 	{ "help",   no_argument,       NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -57,6 +60,7 @@ struct verify_opts {
 	const char *kv;
 	const char *export_path; /* NULL: compare with the tables only */
 	const char *db;          /* NULL: libpq's PG* variables */
+	const char *schema_dir;  /* NULL: the built-in versions */
 	unsigned connect_retry_ms;
 	struct cmd_ui ui;
 };
@@ -147,6 +151,7 @@ static int run(struct verify_opts *o)
 	vo.kv_path = o->kv;
 	vo.export_path = o->export_path;
 	vo.tables = 1;
+	vo.schema_dir = o->schema_dir;
 	vo.cancel = cmd_catch_interrupts();
 	vo.on_event = cmd_ui_event;
 	vo.event_ctx = &o->ui;
@@ -197,6 +202,9 @@ int cmd_verify(int argc, char **argv)
 			break;
 		case OPT_DB:
 			o.db = optarg;
+			break;
+		case OPT_SCHEMA_DIR:
+			o.schema_dir = optarg;
 			break;
 		case 'h':
 			help = 1;

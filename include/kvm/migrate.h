@@ -196,23 +196,28 @@ enum kvm_up_outcome {
 /** Most old tables a dry run's plan lists. */
 #define KVM_UP_PLAN_MAX_TABLES 64
 
+/** One old table in a dry run's plan. */
+struct kvm_up_plan_table {
+	const char *package;    /**< static strings */
+	const char *table;
+	int present;            /**< in the version table's schema */
+	uint64_t rows;          /**< count(*) of the table now */
+	uint64_t bytes;         /**< pg_table_size, its partitions' summed */
+};
+
 /** A dry run's look at the KV migration it would run (kvm_up_result.plan). */
 struct kvm_up_plan {
 	int ready;                  /**< 1: filled (dry run with the KV flag) */
 	size_t ntables;
-	struct {
-		const char *package;    /**< static strings */
-		const char *table;
-		int present;
-		uint64_t rows;          /**< count(*) of the table now */
-		uint64_t bytes;         /**< pg_table_size */
-	} tables[KVM_UP_PLAN_MAX_TABLES];
+	struct kvm_up_plan_table tables[KVM_UP_PLAN_MAX_TABLES];
 	char kv_state[24];          /**< what is at the KV path (status words) */
 	int kv_refused;             /**< a real run would refuse the KV path */
 	char export_path[4200];     /**< where the export would go */
 	int export_kept;            /**< --keep-export */
 	uint64_t export_estimate;   /**< bytes, an upper bound (the tables' size) */
-	uint64_t kv_estimate;       /**< bytes, an upper bound (1.5x that) */
+	uint64_t kv_estimate;       /**< bytes, an upper bound: what the KV
+	                             *   target reserves for that (LMDB: 2 x +
+	                             *   64 MiB) */
 	uint64_t kv_free;           /**< free bytes where the store is built */
 	uint64_t export_free;       /**< free bytes where the export goes */
 	int enough;                 /**< both fit, by those estimates */
@@ -648,6 +653,9 @@ struct kvm_verify_opts {
 	const char *export_path;
 	/** Compare with the old tables too, while they exist. */
 	int tables;
+	/** The SQL schema versions in use, as kvm_up_opts.schema_dir: the
+	 *  tables are read at their last version.  NULL: the built-in ones. */
+	const char *schema_dir;
 	unsigned jobs;
 	/** Optional cancel flag, as in kvm_export_db_opts. */
 	const volatile sig_atomic_t *cancel;
