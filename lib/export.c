@@ -505,6 +505,13 @@ static int export_in_snapshot(struct engine *e, struct kvm_error *err)
 	return rc;
 }
 
+void kvm_export_db_result_release(struct kvm_export_db_result *r)
+{
+	free(r->packages);
+	r->packages = NULL;
+	r->npackages = 0;
+}
+
 int kvm_export_db(const struct kvm_export_db_opts *o,
                   struct kvm_export_db_result *r, struct kvm_error *err)
 {

@@ -145,6 +145,10 @@ int kvm_exp_pick_packages(struct engine *e, struct kvm_error *err)
 			return kvm_error_set(err, KVM_EINVAL, "unknown package '%s'; "
 			                     "the packages are %s", o->packages[i], names);
 		}
+	e->r->packages = calloc(kvm_migrator_count() + 1,
+	                        sizeof(*e->r->packages));
+	if (e->r->packages == NULL)
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
 	for (size_t j = 0; j < kvm_migrator_count(); j++) {
 		const struct kvm_migrator *m = kvm_migrator_get(j);
 		int want = o->npackages == 0;
@@ -155,7 +159,7 @@ int kvm_exp_pick_packages(struct engine *e, struct kvm_error *err)
 			continue;
 		e->sections[e->nsections].m = m;
 		snprintf(e->r->packages[e->nsections].name,
-		         sizeof(e->r->packages[0].name), "%s", m->name);
+		         sizeof(e->r->packages->name), "%s", m->name);
 		e->nsections++;
 	}
 	e->r->npackages = e->nsections;

@@ -251,6 +251,14 @@ static int load(struct build *b, struct kvm_error *err)
 	kvm_readprog_init(&prog, "import", b->o->on_event, b->o->event_ctx,
 	                  kvm_export_reader_header(rd),
 	                  b->info != NULL ? &b->info->trailer : NULL);
+	b->r->packages = calloc(kvm_export_reader_header(rd)->npackages + 1,
+	                        sizeof(*b->r->packages));
+	if (b->r->packages == NULL) {
+		kvm_readahead_stop(ra);
+		b->rd = NULL;
+		kvm_export_reader_close(rd);
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	}
 	prog.out = b->r->packages;
 	prog.nout = &b->r->npackages;
 	while ((rc = kvm_readahead_next(ra, &rec, err)) == 0) {
@@ -279,6 +287,13 @@ static int load(struct build *b, struct kvm_error *err)
 	b->rd = NULL;
 	kvm_export_reader_close(rd);
 	return rc;
+}
+
+void kvm_import_result_release(struct kvm_import_result *r)
+{
+	free(r->packages);
+	r->packages = NULL;
+	r->npackages = 0;
 }
 
 int kvm_import_load(kvm_kv_target *t, const struct kvm_import_opts *o,

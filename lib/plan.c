@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <libgen.h>
+#include <limits.h>
 #include <sys/statvfs.h>
 
 #include "kvm/migrate.h"
@@ -84,7 +85,12 @@ int kvm_up_plan(struct session *s, const struct kvm_up_opts *o,
 		free(st);
 		return rc;
 	}
-	for (size_t i = 0; i < n && p->ntables < KVM_UP_PLAN_MAX_TABLES; i++) {
+	if ((p->tables = calloc(n + 1, sizeof(*p->tables))) == NULL) {
+		free(t);
+		free(st);
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
 		struct kvm_up_plan_table *pt = &p->tables[p->ntables++];
 
 		pt->package = t[i].package;
@@ -107,10 +113,12 @@ int kvm_up_plan(struct session *s, const struct kvm_up_opts *o,
 	                st->kv.state != KVM_KV_PRESENT;
 	free(st);
 	p->export_kept = o->keep_export != NULL;
+	if ((p->export_path = malloc(PATH_MAX + NAME_MAX)) == NULL)
+		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
 	if (o->keep_export != NULL)
-		snprintf(p->export_path, sizeof(p->export_path), "%s", o->keep_export);
+		snprintf(p->export_path, PATH_MAX + NAME_MAX, "%s", o->keep_export);
 	else if ((rc = kvm_companion_path(o->kv_path, KVM_TEMP_EXPORT_SUFFIX,
-	                                  p->export_path, sizeof(p->export_path),
+	                                  p->export_path, PATH_MAX + NAME_MAX,
 	                                  err)) != 0)
 		return rc;
 	p->export_estimate = bytes;

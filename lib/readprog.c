@@ -39,7 +39,7 @@ static void send(struct kvm_readprog *p, int finished)
 		ev.total = p->t->sections[p->cur].records;
 		ev.total_exact = 1;
 	}
-	if (finished && p->out != NULL && *p->nout < KVM_EXPORT_MAX_PACKAGES) {
+	if (finished && p->out != NULL && *p->nout < p->h->npackages) {
 		struct kvm_export_db_package *o = &p->out[(*p->nout)++];
 
 		snprintf(o->name, sizeof(o->name), "%s", ev.package);

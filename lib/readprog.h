@@ -10,8 +10,9 @@
  * One KVM_EVENT_PROGRESS when a package begins, every PROGRESS_EVERY
  * records, and when it ends (finished, also for a package without
  * records).  With the file's trailer at hand the totals are exact counts.
- * With @out set (before the first record), each finished package's
- * counts and time are also written there.  Plain data: nothing to free.
+ * With @out set (before the first record; room for the header's
+ * npackages entries), each finished package's counts and time are also
+ * written there.  Plain data: nothing to free.
  */
 #ifndef KVM_READPROG_H
 #define KVM_READPROG_H

@@ -170,12 +170,10 @@ static int kv_export(const struct kvm_up_opts *o, struct kvm_up_result *r,
                      const char *path, struct kvm_error *err)
 {
 	struct kvm_export_db_opts eo = KVM_EXPORT_DB_OPTS_INIT;
-	struct kvm_export_db_result *er = malloc(sizeof(*er));
+	struct kvm_export_db_result er;
 	uint64_t t0 = kvm_now_ms();
 	int rc;
 
-	if (er == NULL)
-		return kvm_error_set(err, KVM_ENOMEM, "out of memory");
 	eo.conninfo = o->conninfo;
 	eo.connect_retry_ms = o->connect_retry_ms;
 	eo.output = path;
@@ -188,17 +186,23 @@ static int kv_export(const struct kvm_up_opts *o, struct kvm_up_result *r,
 	eo.cancel = o->cancel;
 	eo.on_event = o->on_event;
 	eo.event_ctx = o->event_ctx;
-	rc = kvm_export_db(&eo, er, err);
+	rc = kvm_export_db(&eo, &er, err);
 	r->export_ms = kvm_now_ms() - t0;
-	r->npackages = er->npackages;
-	memcpy(r->packages, er->packages, er->npackages * sizeof(er->packages[0]));
+	/* the packages, as far as the export got, move into the result */
+	r->npackages = er.npackages;
+	r->packages = er.packages;
+	er.packages = NULL;
+	r->package_import_ms = calloc(r->npackages + 1,
+	                              sizeof(*r->package_import_ms));
+	if (rc == 0 && r->package_import_ms == NULL)
+		rc = kvm_error_set(err, KVM_ENOMEM, "out of memory");
 	if (rc == 0) {
-		r->kv_records = er->records;
-		r->export_bytes = er->file_bytes;
-		r->export_digest = er->digest;
-		r->jobs = er->jobs;
+		r->kv_records = er.records;
+		r->export_bytes = er.file_bytes;
+		r->export_digest = er.digest;
+		r->jobs = er.jobs;
 	}
-	free(er);
+	kvm_export_db_result_release(&er);
 	return rc;
 }
 
@@ -232,6 +236,7 @@ static int kv_import(struct session *s, kvm_kv_target *t,
 		for (size_t j = 0; j < r->npackages; j++)
 			if (strcmp(ir->packages[i].name, r->packages[j].name) == 0)
 				r->package_import_ms[j] = ir->packages[i].ms;
+	kvm_import_result_release(ir);
 	if (rc == 0) {
 		r->kv_bytes = t->stats.store_bytes;
 		snprintf(r->migration_id, sizeof(r->migration_id), "%s",
@@ -306,6 +311,20 @@ static int kv_migrate(struct session *s, kvm_kv_target *t,
 	}
 	kv_step(o, r, KVM_KV_STEP_DONE);
 	return 0;
+}
+
+void kvm_up_result_release(struct kvm_up_result *r)
+{
+	free(r->packages);
+	free(r->package_import_ms);
+	free(r->plan.tables);
+	free(r->plan.export_path);
+	r->packages = NULL;
+	r->package_import_ms = NULL;
+	r->npackages = 0;
+	r->plan.tables = NULL;
+	r->plan.ntables = 0;
+	r->plan.export_path = NULL;
 }
 
 int kvm_up(const struct kvm_up_opts *o, struct kvm_up_result *r,

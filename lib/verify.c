@@ -61,6 +61,11 @@ static void add_diff(struct verify *v, const char *what, const uint8_t *part,
 	r->differences++;
 	if (r->ndiffs == KVM_VERIFY_MAX_DIFFS)
 		return;
+	/* the first one named makes room for all that are: a failure only
+	 * leaves the differences counted, not named */
+	if (r->diffs == NULL &&
+	    (r->diffs = calloc(KVM_VERIFY_MAX_DIFFS, sizeof(*r->diffs))) == NULL)
+		return;
 	d = &r->diffs[r->ndiffs++];
 	snprintf(d->what, sizeof(d->what), "%s", what);
 	kvm_show_bytes(d->partition, sizeof(d->partition), part, plen, 100);
@@ -269,6 +274,7 @@ static int export_tables(struct verify *v, const char *path, char *source,
 	eo.on_event = v->o->on_event;
 	eo.event_ctx = v->o->event_ctx;
 	rc = kvm_export_db(&eo, er, err);
+	kvm_export_db_result_release(er);
 	free(er);
 	if (rc == 0 && (rc = kvm_export_reader_open(&rd, path, NULL, err)) == 0) {
 		snprintf(source, size, "%s",
@@ -276,6 +282,13 @@ static int export_tables(struct verify *v, const char *path, char *source,
 		kvm_export_reader_close(rd);
 	}
 	return rc;
+}
+
+void kvm_verify_result_release(struct kvm_verify_result *r)
+{
+	free(r->diffs);
+	r->diffs = NULL;
+	r->ndiffs = 0;
 }
 
 int kvm_verify(const struct kvm_verify_opts *o, struct kvm_verify_result *r,

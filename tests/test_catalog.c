@@ -249,7 +249,7 @@ static void test_catalog__the_export_reads_the_version_tables_schema(void **stat
 	struct fixture *f = *state;
 	struct kvm_up_opts uo = KVM_UP_OPTS_INIT;
 	struct kvm_up_result ur;
-	struct kvm_export_db_result r;
+	struct kvm_export_db_result r = { 0 };
 	struct kvm_error err = { 0 };
 	char *dir = kvmt_tmpdir(), path[512], sql[512], dbname[128];
 	const char *name;
@@ -286,6 +286,7 @@ static void test_catalog__the_export_reads_the_version_tables_schema(void **stat
 		o.conninfo = f->db;
 		o.output = path;
 		o.jobs = jobs;
+		kvm_export_db_result_release(&r);
 		if (kvm_export_db(&o, &r, &err) != 0)
 			fail_msg("export with %u jobs: %s", jobs, err.msg);
 		assert_true(has_record(path, "auth", "users/right"));
@@ -306,6 +307,7 @@ static void test_catalog__the_export_reads_the_version_tables_schema(void **stat
 
 		o.conninfo = f->db;
 		o.output = path;
+		kvm_export_db_result_release(&r);
 		assert_int_equal(kvm_export_db(&o, &r, &err), KVM_ENOTABLE);
 		assert_non_null(strstr(err.msg, "table 'gateway_multiparts' of "
 		                       "package 'multiparts' does not exist in schema "
@@ -313,6 +315,7 @@ static void test_catalog__the_export_reads_the_version_tables_schema(void **stat
 	}
 	kvmt_rmtree(dir);
 	free(dir);
+	kvm_export_db_result_release(&r);
 }
 
 int main(void)

@@ -233,12 +233,13 @@ static void fill(PGconn *c)
 static void test_export__every_record_as_the_layout_says(void **state)
 {
 	struct fixture *f = *state;
-	struct kvm_export_db_result r;
+	struct kvm_export_db_result r = { 0 };
 	struct kvm_error err = { 0 };
 	struct stat st;
 	char *recs;
 
 	fill(f->c);
+	kvm_export_db_result_release(&r);
 	if (export(f, 1, NULL, 0, &r, &err) != 0)
 		fail_msg("export: %s", err.msg);
 	assert_int_equal(stat(f->path, &st), 0);
@@ -313,6 +314,7 @@ static void test_export__every_record_as_the_layout_says(void **state)
 	assert_int_equal(count_lines(recs), 12 + 4 + 3 + 4 + 1);
 	assert_int_equal(r.records, 24);
 	free(recs);
+	kvm_export_db_result_release(&r);
 }
 
 /* Under an ICU collation 'a' sorts before 'B' and '_'; the export still
@@ -320,7 +322,7 @@ static void test_export__every_record_as_the_layout_says(void **state)
 static void test_export__byte_order_under_a_linguistic_collation(void **state)
 {
 	struct fixture *f = *state;
-	struct kvm_export_db_result r;
+	struct kvm_export_db_result r = { 0 };
 	struct kvm_error err = { 0 };
 	char icu[KVMT_CONNINFO_MAX], sql[256], *recs;
 	const char *b, *u, *a;
@@ -374,6 +376,7 @@ static void test_export__byte_order_under_a_linguistic_collation(void **state)
 		o.conninfo = icu;
 		o.output = f->path;
 		o.jobs = 2;
+		kvm_export_db_result_release(&r);
 		if (kvm_export_db(&o, &r, &err) != 0)
 			fail_msg("export: %s", err.msg);
 	}
@@ -390,12 +393,13 @@ static void test_export__byte_order_under_a_linguistic_collation(void **state)
 	assert_true(strstr(recs, hexs("branches/y")) < strstr(recs, hexs("branches/x")));
 	free(recs);
 	kvmt_db_drop(icu);
+	kvm_export_db_result_release(&r);
 }
 
 static void test_export__the_same_records_whatever_the_jobs(void **state)
 {
 	struct fixture *f = *state;
-	struct kvm_export_db_result r1, r4;
+	struct kvm_export_db_result r1 = { 0 }, r4 = { 0 };
 	struct kvm_error err = { 0 };
 	char *a, *b;
 
@@ -404,9 +408,11 @@ static void test_export__the_same_records_whatever_the_jobs(void **state)
 	kvmt_exec(f->c, "INSERT INTO graveler_staging_kv SELECT 'tok' || (i % 13), "
 	        "int4send(i), int4send(i * 7), CASE WHEN i % 5 = 0 THEN NULL "
 	        "ELSE repeat('x', i % 300)::bytea END FROM generate_series(1, 20000) i");
+	kvm_export_db_result_release(&r1);
 	if (export(f, 1, NULL, 0, &r1, &err) != 0)
 		fail_msg("export: %s", err.msg);
 	a = records(f->path);
+	kvm_export_db_result_release(&r4);
 	if (export(f, 4, NULL, 0, &r4, &err) != 0)
 		fail_msg("export: %s", err.msg);
 	b = records(f->path);
@@ -423,58 +429,67 @@ static void test_export__the_same_records_whatever_the_jobs(void **state)
 	assert_int_equal(r1.raw_bytes, r4.raw_bytes);
 	free(a);
 	free(b);
+	kvm_export_db_result_release(&r1);
+	kvm_export_db_result_release(&r4);
 }
 
 static void test_export__packages_subset_in_registry_order(void **state)
 {
 	struct fixture *f = *state;
-	struct kvm_export_db_result r;
+	struct kvm_export_db_result r = { 0 };
 	struct kvm_error err = { 0 };
 	const char *pk[] = { "multiparts", "auth" };
 	const char *bad[] = { "auth", "nosuch" };
 
 	fill(f->c);
+	kvm_export_db_result_release(&r);
 	assert_int_equal(export(f, 2, pk, 2, &r, &err), 0);
 	assert_int_equal(r.npackages, 2);
 	assert_string_equal(r.packages[0].name, "auth");
 	assert_string_equal(r.packages[1].name, "multiparts");
 	unlink(f->path);
+	kvm_export_db_result_release(&r);
 	assert_int_equal(export(f, 1, bad, 2, &r, &err), KVM_EINVAL);
 	assert_non_null(strstr(err.msg, "'nosuch'"));
 	assert_non_null(strstr(err.msg, "staging"));
 	dir_empty(f->dir);
+	kvm_export_db_result_release(&r);
 }
 
 static void test_export__dangling_membership_names_the_row(void **state)
 {
 	struct fixture *f = *state;
-	struct kvm_export_db_result r;
+	struct kvm_export_db_result r = { 0 };
 	struct kvm_error err = { 0 };
 
 	fill(f->c);
 	kvmt_exec(f->c, "ALTER TABLE auth_user_groups DROP CONSTRAINT "
 	        "auth_user_groups_user_id_fkey;"
 	        "INSERT INTO auth_user_groups SELECT 4242, id FROM auth_groups");
+	kvm_export_db_result_release(&r);
 	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_EDANGLING);
 	assert_non_null(strstr(err.msg, "auth_user_groups"));
 	assert_non_null(strstr(err.msg, "4242"));
 	dir_empty(f->dir);
+	kvm_export_db_result_release(&r);
 }
 
 static void test_export__dangling_credential_names_the_row(void **state)
 {
 	struct fixture *f = *state;
-	struct kvm_export_db_result r;
+	struct kvm_export_db_result r = { 0 };
 	struct kvm_error err = { 0 };
 
 	fill(f->c);
 	kvmt_exec(f->c, "ALTER TABLE auth_credentials DROP CONSTRAINT "
 	        "auth_credentials_user_id_fkey;"
 	        "INSERT INTO auth_credentials VALUES ('AK9', '\\x00', now(), 777)");
+	kvm_export_db_result_release(&r);
 	assert_int_equal(export(f, 3, NULL, 0, &r, &err), KVM_EDANGLING);
 	assert_non_null(strstr(err.msg, "auth_credentials"));
 	assert_non_null(strstr(err.msg, "777"));
 	dir_empty(f->dir);
+	kvm_export_db_result_release(&r);
 }
 
 /* Export with @jobs, expecting KVM_ENULL and a message holding @a and @b;
@@ -482,14 +497,16 @@ static void test_export__dangling_credential_names_the_row(void **state)
 static void expect_null(struct fixture *f, unsigned jobs, const char *a,
                         const char *b, const char *undo)
 {
-	struct kvm_export_db_result r;
+	struct kvm_export_db_result r = { 0 };
 	struct kvm_error err = { 0 };
 
+	kvm_export_db_result_release(&r);
 	assert_int_equal(export(f, jobs, NULL, 0, &r, &err), KVM_ENULL);
 	if (strstr(err.msg, a) == NULL || strstr(err.msg, b) == NULL)
 		fail_msg("'%s' or '%s' not in: %s", a, b, err.msg);
 	dir_empty(f->dir);
 	kvmt_exec(f->c, undo);
+	kvm_export_db_result_release(&r);
 }
 
 /* A NULL in a column a key or partition is made of, once the old
@@ -498,7 +515,7 @@ static void expect_null(struct fixture *f, unsigned jobs, const char *a,
 static void test_export__a_null_in_a_key_column_names_the_row(void **state)
 {
 	struct fixture *f = *state;
-	struct kvm_export_db_result r;
+	struct kvm_export_db_result r = { 0 };
 	struct kvm_error err = { 0 };
 
 	fill(f->c);
@@ -528,8 +545,10 @@ static void test_export__a_null_in_a_key_column_names_the_row(void **state)
 	expect_null(f, 3, "table 'actions_runs': row (run_id 'run1')", "'commit_id'",
 	            "UPDATE actions_runs SET commit_id = 'c1'");
 	kvmt_exec(f->c, "UPDATE graveler_commits SET committer = NULL");
+	kvm_export_db_result_release(&r);
 	if (export(f, 1, NULL, 0, &r, &err) != 0)
 		fail_msg("a NULL committer: %s", err.msg);
+	kvm_export_db_result_release(&r);
 }
 
 /* Whether @recs holds a staging record of partition @part whose key is
@@ -559,7 +578,7 @@ static int has_staging_key(const char *recs, const char *part, char c, size_t n)
 static void test_export__keys_longer_than_lmdb_allows_are_exported(void **state)
 {
 	struct fixture *f = *state;
-	struct kvm_export_db_result r;
+	struct kvm_export_db_result r = { 0 };
 	struct kvm_error err = { 0 };
 	char sql[256], *recs;
 
@@ -572,6 +591,7 @@ static void test_export__keys_longer_than_lmdb_allows_are_exported(void **state)
 	         KVM_EXPORT_MAX_KEY);
 	kvmt_exec(f->c, sql);
 	for (unsigned jobs = 1; jobs <= 2; jobs++) {
+		kvm_export_db_result_release(&r);
 		if (export(f, jobs, NULL, 0, &r, &err) != 0)
 			fail_msg("export with %u jobs: %s", jobs, err.msg);
 		assert_int_equal(r.packages[2].records, 3 + 3);
@@ -589,6 +609,7 @@ static void test_export__keys_longer_than_lmdb_allows_are_exported(void **state)
 	         KVM_EXPORT_MAX_KEY + 1);
 	kvmt_exec(f->c, sql);
 	for (unsigned jobs = 1; jobs <= 2; jobs++) {
+		kvm_export_db_result_release(&r);
 		assert_int_equal(export(f, jobs, NULL, 0, &r, &err), KVM_EKEYSIZE);
 		if (strstr(err.msg, "graveler_staging_kv") == NULL ||
 		    strstr(err.msg, "partition 'staging/st1' key 'nnn") == NULL ||
@@ -597,12 +618,13 @@ static void test_export__keys_longer_than_lmdb_allows_are_exported(void **state)
 			fail_msg("jobs %u: %s", jobs, err.msg);
 		dir_empty(f->dir);
 	}
+	kvm_export_db_result_release(&r);
 }
 
 static void test_export__two_rows_one_key_is_refused(void **state)
 {
 	struct fixture *f = *state;
-	struct kvm_export_db_result r;
+	struct kvm_export_db_result r = { 0 };
 	struct kvm_error err = { 0 };
 
 	/* user 'x/policies/y' with policy 'z', and user 'x' with policy
@@ -614,39 +636,46 @@ static void test_export__two_rows_one_key_is_refused(void **state)
 	        "INSERT INTO auth_user_policies SELECT u.id, p.id FROM auth_users u, "
 	        "auth_policies p WHERE (u.display_name, p.display_name) IN "
 	        "(('x/policies/y', 'z'), ('x', 'y/policies/z'))");
+	kvm_export_db_result_release(&r);
 	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_EORDER);
 	assert_non_null(strstr(err.msg, "auth_user_policies"));
 	assert_non_null(strstr(err.msg, "uPolicies/x/policies/y/policies/z"));
 	dir_empty(f->dir);
+	kvm_export_db_result_release(&r);
 }
 
 static void test_export__refused_without_the_old_tables(void **state)
 {
 	struct fixture *f = *state;
-	struct kvm_export_db_result r;
+	struct kvm_export_db_result r = { 0 };
 	struct kvm_error err = { 0 };
 
 	kvmt_exec(f->c, "DROP TABLE gateway_multiparts");
+	kvm_export_db_result_release(&r);
 	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_ENOTABLE);
 	assert_non_null(strstr(err.msg, "gateway_multiparts"));
 	dir_empty(f->dir);
 	kvmt_exec(f->c, "UPDATE schema_migrations SET version = 7");
+	kvm_export_db_result_release(&r);
 	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_EUNKNOWNVERSION);
 	assert_non_null(strstr(err.msg, "version 7"));
 	assert_non_null(strstr(err.msg, "kvmigrate up"));
 	kvmt_exec(f->c, "UPDATE schema_migrations SET version = 8, dirty = true");
+	kvm_export_db_result_release(&r);
 	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_EDIRTY);
 	kvmt_exec(f->c, "DROP TABLE schema_migrations");
+	kvm_export_db_result_release(&r);
 	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_EUNKNOWNVERSION);
 	assert_non_null(strstr(err.msg, "schema_migrations"));
 	dir_empty(f->dir);
+	kvm_export_db_result_release(&r);
 }
 
 static void test_export__cancel_leaves_nothing(void **state)
 {
 	struct fixture *f = *state;
 	struct kvm_export_db_opts o = KVM_EXPORT_DB_OPTS_INIT;
-	struct kvm_export_db_result r;
+	struct kvm_export_db_result r = { 0 };
 	struct kvm_error err = { 0 };
 	volatile sig_atomic_t stop = 1;
 
@@ -658,26 +687,30 @@ static void test_export__cancel_leaves_nothing(void **state)
 	o.cancel = &stop;
 	for (unsigned jobs = 1; jobs <= 3; jobs += 2) {
 		o.jobs = jobs;
+		kvm_export_db_result_release(&r);
 		assert_int_equal(kvm_export_db(&o, &r, &err), KVM_ECANCELED);
 		dir_empty(f->dir);
 	}
+	kvm_export_db_result_release(&r);
 }
 
 static void test_export__an_existing_file_is_kept_on_failure(void **state)
 {
 	struct fixture *f = *state;
-	struct kvm_export_db_result r;
+	struct kvm_export_db_result r = { 0 };
 	struct kvm_error err = { 0 };
 	size_t n;
 	char *back;
 
 	assert_int_equal(kvmt_write_file(f->path, "old", 3), 0);
 	kvmt_exec(f->c, "DROP TABLE auth_expired_tokens");
+	kvm_export_db_result_release(&r);
 	assert_int_equal(export(f, 1, NULL, 0, &r, &err), KVM_ENOTABLE);
 	back = kvmt_read_file(f->path, &n);
 	assert_int_equal(n, 3);
 	assert_memory_equal(back, "old", 3);
 	free(back);
+	kvm_export_db_result_release(&r);
 }
 
 /* A role allowed two connections: the leader and one worker get in, the
@@ -685,7 +718,7 @@ static void test_export__an_existing_file_is_kept_on_failure(void **state)
 static void test_export__workers_that_cannot_connect_leave_it_to_others(void **state)
 {
 	struct fixture *f = *state;
-	struct kvm_export_db_result r1, r3;
+	struct kvm_export_db_result r1 = { 0 }, r3 = { 0 };
 	struct kvm_error err = { 0 };
 	char limited[KVMT_CONNINFO_MAX + 96];
 	struct kvm_export_db_opts o = KVM_EXPORT_DB_OPTS_INIT;
@@ -700,6 +733,7 @@ static void test_export__workers_that_cannot_connect_leave_it_to_others(void **s
 	         "CREATE ROLE %s LOGIN CONNECTION LIMIT 2;"
 	         "GRANT SELECT ON ALL TABLES IN SCHEMA public TO %s", role, role);
 	kvmt_exec(f->c, sql);
+	kvm_export_db_result_release(&r1);
 	if (export(f, 1, NULL, 0, &r1, &err) != 0)
 		fail_msg("export: %s", err.msg);
 	a = records(f->path);
@@ -708,6 +742,7 @@ static void test_export__workers_that_cannot_connect_leave_it_to_others(void **s
 	o.output = f->path;
 	o.jobs = 3;
 	o.connect_retry_ms = 0;
+	kvm_export_db_result_release(&r3);
 	if (kvm_export_db(&o, &r3, &err) != 0)
 		fail_msg("export: %s", err.msg);
 	assert_int_equal(r3.jobs, 1);
@@ -717,6 +752,8 @@ static void test_export__workers_that_cannot_connect_leave_it_to_others(void **s
 	kvmt_exec(f->c, sql);
 	free(a);
 	free(b);
+	kvm_export_db_result_release(&r1);
+	kvm_export_db_result_release(&r3);
 }
 
 /* A schema directory: the built-in versions and then versions 9 to
@@ -750,7 +787,7 @@ static void test_export__at_the_last_version_of_its_schema_dir(void **state)
 {
 	struct fixture *f = *state;
 	struct kvm_export_db_opts o = KVM_EXPORT_DB_OPTS_INIT;
-	struct kvm_export_db_result r;
+	struct kvm_export_db_result r = { 0 };
 	struct kvm_up_opts uo = KVM_UP_OPTS_INIT;
 	struct kvm_up_result ur;
 	struct kvm_error err = { 0 };
@@ -771,6 +808,7 @@ static void test_export__at_the_last_version_of_its_schema_dir(void **state)
 	/* against the built-in versions: refused, both versions named */
 	o.conninfo = f->db;
 	o.output = f->path;
+	kvm_export_db_result_release(&r);
 	assert_int_equal(kvm_export_db(&o, &r, &err), KVM_EUNKNOWNVERSION);
 	if (strstr(err.msg, "is at schema version 38; the export reads the old "
 	           "tables at version 8, the last of the built-in schema") == NULL)
@@ -780,6 +818,7 @@ static void test_export__at_the_last_version_of_its_schema_dir(void **state)
 	for (unsigned jobs = 1; jobs <= 2; jobs++) {
 		o.schema_dir = dir;
 		o.jobs = jobs;
+		kvm_export_db_result_release(&r);
 		if (kvm_export_db(&o, &r, &err) != 0)
 			fail_msg("export --schema-dir with %u jobs: %s", jobs, err.msg);
 		assert_int_equal(r.source_version, 38);
@@ -799,6 +838,7 @@ static void test_export__at_the_last_version_of_its_schema_dir(void **state)
 
 		snprintf(path, sizeof(path), "%s/000039_later.up.sql", dir);
 		assert_int_equal(kvmt_write_file(path, "SELECT 1;\n", 10), 0);
+		kvm_export_db_result_release(&r);
 		assert_int_equal(kvm_export_db(&o, &r, &err), KVM_EUNKNOWNVERSION);
 		if (strstr(err.msg, "at version 39, the last of schema directory") == NULL ||
 		    strstr(err.msg, "run kvmigrate up first") == NULL)
@@ -806,10 +846,12 @@ static void test_export__at_the_last_version_of_its_schema_dir(void **state)
 	}
 	/* a directory that does not exist: refused before connecting */
 	o.schema_dir = "/nonexistent/kvmt-schema";
+	kvm_export_db_result_release(&r);
 	assert_int_not_equal(kvm_export_db(&o, &r, &err), 0);
 	assert_non_null(strstr(err.msg, "/nonexistent/kvmt-schema"));
 	kvmt_rmtree(top);
 	free(top);
+	kvm_export_db_result_release(&r);
 }
 
 int main(void)

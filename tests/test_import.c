@@ -644,6 +644,7 @@ static int import(struct fixture *f, const char *input, int force,
 	memset(err, 0, sizeof(*err));
 	err->code = ERR_CANARY;
 	rc = kvm_import_file(&o, r, err);
+	kvm_import_result_release(r);      /* its packages are not looked at */
 	if (rc == 0) {
 		assert_int_equal(err->code, ERR_CANARY);
 	} else {

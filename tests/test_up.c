@@ -684,6 +684,7 @@ static void test_up__old_tables_are_the_version_tables_schemas(void **state)
 	o.dry_run = 1;
 	snprintf(kv, sizeof(kv), "%s/kv.mdb", dir);
 	o.kv_path = kv;
+	kvm_up_result_release(r);
 	if (kvm_up(&o, r, &err) != 0)
 		fail_msg("dry run: %s", err.msg);
 	for (size_t i = 0; i < r->plan.ntables; i++)
@@ -696,6 +697,7 @@ static void test_up__old_tables_are_the_version_tables_schemas(void **state)
 	kvmt_exec(c, "CREATE TABLE public.graveler_tags (LIKE shadow.graveler_tags)");
 	o.dry_run = 0;
 	o.drop_tables = 1;
+	kvm_up_result_release(r);
 	if (kvm_up(&o, r, &err) != 0)
 		fail_msg("up --kv-enabled --drop-tables: %s", err.msg);
 	assert_int_equal(r->outcome, KVM_UP_KV_MIGRATED);
@@ -714,6 +716,7 @@ static void test_up__old_tables_are_the_version_tables_schemas(void **state)
 	kvmt_db_drop(ci);
 	kvmt_rmtree(dir);
 	free(dir);
+	kvm_up_result_release(r);
 	free(r);
 }
 

@@ -179,7 +179,6 @@ static int run(struct import_opts *o)
 	struct kvm_error err = { 0 };
 	int rc = KVM_EXIT_OK, failed;
 
-	/* Large (one entry per possible package): not on the stack. */
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return cmd_error(KVM_EXIT_FAILURE, "out of memory");
 	cmd_ui_start(&o->ui);
@@ -207,6 +206,7 @@ static int run(struct import_opts *o)
 	}
 	if (o->ui.json && print_json(o, r, &err, failed) != 0 && rc == KVM_EXIT_OK)
 		rc = KVM_EXIT_FAILURE;
+	kvm_import_result_release(r);
 	free(r);
 	return rc;
 }

@@ -632,7 +632,6 @@ static int run(struct up_opts *o)
 	struct kvm_error err = { 0 };
 	int rc = KVM_EXIT_OK, failed;
 
-	/* Large (per-package arrays): not on the stack. */
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return cmd_error(KVM_EXIT_FAILURE, "out of memory");
 	cmd_ui_start(&o->ui);
@@ -658,6 +657,7 @@ static int run(struct up_opts *o)
 		write_metrics(o, r, !failed);
 	if (o->ui.json && print_json(o, r, &err, failed) != 0 && rc == KVM_EXIT_OK)
 		rc = KVM_EXIT_FAILURE;   /* main() reports the write error */
+	kvm_up_result_release(r);
 	free(r);
 	return rc;
 }

@@ -179,6 +179,7 @@ static int run(struct verify_opts *o)
 	}
 	if (o->ui.json && print_json(o, r, &err, rc) != 0 && exitcode == KVM_EXIT_OK)
 		exitcode = KVM_EXIT_FAILURE;
+	kvm_verify_result_release(r);
 	free(r);
 	return exitcode;
 }

@@ -193,9 +193,6 @@ enum kvm_up_outcome {
 	KVM_UP_KV_MIGRATED,
 };
 
-/** Most old tables a dry run's plan lists. */
-#define KVM_UP_PLAN_MAX_TABLES 64
-
 /** One old table in a dry run's plan. */
 struct kvm_up_plan_table {
 	const char *package;    /**< static strings */
@@ -209,10 +206,10 @@ struct kvm_up_plan_table {
 struct kvm_up_plan {
 	int ready;                  /**< 1: filled (dry run with the KV flag) */
 	size_t ntables;
-	struct kvm_up_plan_table tables[KVM_UP_PLAN_MAX_TABLES];
+	struct kvm_up_plan_table *tables;   /**< ntables entries, owned */
 	char kv_state[24];          /**< what is at the KV path (status words) */
 	int kv_refused;             /**< a real run would refuse the KV path */
-	char export_path[4200];     /**< where the export would go */
+	char *export_path;          /**< where the export would go; owned */
 	int export_kept;            /**< --keep-export */
 	uint64_t export_estimate;   /**< bytes, an upper bound (the tables' size) */
 	uint64_t kv_estimate;       /**< bytes, an upper bound: what the KV
@@ -273,8 +270,8 @@ struct kvm_up_result {
 	/** Per package, as far as the export got: rows, records, bytes
 	 *  and ms of the export; import_ms[i] the import of the same one. */
 	size_t npackages;
-	struct kvm_export_db_package packages[KVM_EXPORT_MAX_PACKAGES];
-	uint64_t package_import_ms[KVM_EXPORT_MAX_PACKAGES];
+	struct kvm_export_db_package *packages;   /**< npackages, owned */
+	uint64_t *package_import_ms;              /**< npackages, owned */
 };
 
 /** The steps of the KV migration, in order (kvm_up_result.kv_step). */
@@ -321,6 +318,14 @@ enum kvm_kv_step {
  */
 int kvm_up(const struct kvm_up_opts *opts, struct kvm_up_result *result,
            struct kvm_error *err);
+
+/**
+ * Free what @result owns (its packages, their import times, the plan's
+ * tables and export path) and zero those fields.  kvm_up() fills @result
+ * afresh, whatever it held: release it after each call.  Safe on a zeroed
+ * result and twice.
+ */
+void kvm_up_result_release(struct kvm_up_result *result);
 
 /** Options of kvm_drop_tables(). */
 struct kvm_drop_opts {
@@ -534,7 +539,8 @@ struct kvm_export_db_result {
 	int64_t kv_version;              /**< the KV migration version */
 	unsigned jobs;                   /**< workers used */
 	size_t npackages;
-	struct kvm_export_db_package packages[KVM_EXPORT_MAX_PACKAGES];
+	/** npackages entries, owned by the result: kvm_export_db_result_release(). */
+	struct kvm_export_db_package *packages;
 	uint64_t records;
 	uint64_t raw_bytes;              /**< decompressed stream bytes */
 	uint64_t file_bytes;             /**< bytes of the file */
@@ -567,6 +573,9 @@ struct kvm_export_db_result {
 int kvm_export_db(const struct kvm_export_db_opts *opts,
                   struct kvm_export_db_result *result, struct kvm_error *err);
 
+/** Free what @result owns (its packages); as kvm_up_result_release(). */
+void kvm_export_db_result_release(struct kvm_export_db_result *result);
+
 
 /* ------------------------------------------------------------------ */
 /* Import                                                              */
@@ -596,7 +605,8 @@ struct kvm_import_opts {
 /** What kvm_import_file() did. */
 struct kvm_import_result {
 	size_t npackages;        /**< sections loaded, in file order */
-	struct kvm_export_db_package packages[KVM_EXPORT_MAX_PACKAGES];
+	/** npackages entries, owned by the result: kvm_import_result_release(). */
+	struct kvm_export_db_package *packages;
 	uint64_t records;        /**< records loaded */
 	uint64_t appended;       /**< of them, put with MDB_APPEND */
 	int64_t kv_version;      /**< the KV migration version recorded */
@@ -637,6 +647,9 @@ struct kvm_import_result {
  */
 int kvm_import_file(const struct kvm_import_opts *opts,
                     struct kvm_import_result *result, struct kvm_error *err);
+
+/** Free what @result owns (its packages); as kvm_up_result_release(). */
+void kvm_import_result_release(struct kvm_import_result *result);
 
 
 /* ------------------------------------------------------------------ */
@@ -684,7 +697,9 @@ struct kvm_verify_result {
 	uint64_t differences;  /**< all differences found */
 	uint64_t table_differences;
 	size_t ndiffs;
-	struct kvm_verify_diff diffs[KVM_VERIFY_MAX_DIFFS];
+	/** ndiffs entries (at most KVM_VERIFY_MAX_DIFFS), owned by the
+	 *  result: kvm_verify_result_release(). */
+	struct kvm_verify_diff *diffs;
 	uint64_t ms;
 };
 
@@ -705,6 +720,9 @@ struct kvm_verify_result {
  */
 int kvm_verify(const struct kvm_verify_opts *opts, struct kvm_verify_result *result,
                struct kvm_error *err);
+
+/** Free what @result owns (its differences); as kvm_up_result_release(). */
+void kvm_verify_result_release(struct kvm_verify_result *result);
 
 
 #ifdef __cplusplus

@@ -523,6 +523,7 @@ static int run(const uint8_t *data, size_t size, const struct verdict *v,
 	}
 	if (unlink(S.kv) != 0 && errno != ENOENT)
 		die(S.kv, strerror(errno));
+	kvm_import_result_release(r);
 	free(r);
 	return rc;
 }
@@ -576,6 +577,7 @@ static void make_prev(void)
 		die(S.kv, "missing");
 	unlink(S.kv);
 	unlink(S.input);
+	kvm_import_result_release(r);
 	free(r);
 }
 
