@@ -40,17 +40,6 @@ OLD_TABLES=17
 T=$(mktemp -d "${TMPDIR:-/tmp}/kvmt.XXXXXX") || exit 1
 trap 'cleanup; rm -rf "$T"' EXIT
 
-# old_tables DB: how many of the old tables exist
-old_tables() {
-	sql "$1" "SELECT count(*) FROM pg_class WHERE relkind IN ('r', 'p')
-		AND relname IN ('auth_users', 'auth_groups', 'auth_policies',
-		'auth_user_groups', 'auth_user_policies', 'auth_group_policies',
-		'auth_credentials', 'auth_installation_metadata', 'auth_expired_tokens',
-		'graveler_repositories', 'graveler_branches', 'graveler_tags',
-		'graveler_commits', 'graveler_staging_kv', 'actions_runs',
-		'actions_run_hooks', 'gateway_multiparts')"
-}
-
 # counts DB: the rows of every old table, on one line
 counts() {
 	sql "$1" "SELECT concat_ws(' ',

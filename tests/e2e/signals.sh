@@ -199,17 +199,6 @@ release() {
 	bgpids=
 }
 
-# old_tables DB: how many of the old tables exist
-old_tables() {
-	sql "$1" "SELECT count(*) FROM pg_class WHERE relkind IN ('r', 'p')
-		AND relname IN ('auth_users', 'auth_groups', 'auth_policies',
-		'auth_user_groups', 'auth_user_policies', 'auth_group_policies',
-		'auth_credentials', 'auth_installation_metadata', 'auth_expired_tokens',
-		'graveler_repositories', 'graveler_branches', 'graveler_tags',
-		'graveler_commits', 'graveler_staging_kv', 'actions_runs',
-		'actions_run_hooks', 'gateway_multiparts')"
-}
-
 # --- the migration lock ---------------------------------------------------------
 
 begin "SIGTERM while up waits for the migration lock: exit 1 within 3 s, canceled, nothing changed, the holder unaffected"

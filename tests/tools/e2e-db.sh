@@ -13,6 +13,7 @@
 #   sql DB QUERY                 query on database DB, psql's messages on stdout too
 #   want_row DB "VERSION|t/f"    schema_migrations of DB holds exactly this row (version, dirty)
 #   want_missing DB TABLE t/f    to_regclass('public.TABLE') IS NULL on DB is t (missing) or f
+#   old_tables DB                print how many of the 17 old tables exist in DB (any schema)
 #   cleanup                      kill the processes in $bgpids, drop the databases in $dbs
 #
 # Sourcing it bails out unless KVMIGRATE_TEST_DB (the cluster's superuser
@@ -99,4 +100,15 @@ want_row() {
 want_missing() {
 	got=$(sql "$1" "SELECT to_regclass('public.$2') IS NULL")
 	[ "$got" = "$3" ] || fail "to_regclass('$2') IS NULL on $1 is '$got', expected '$3'"
+}
+
+# old_tables DB: how many of the old tables exist (in any schema)
+old_tables() {
+	sql "$1" "SELECT count(*) FROM pg_class WHERE relkind IN ('r', 'p')
+		AND relname IN ('auth_users', 'auth_groups', 'auth_policies',
+		'auth_user_groups', 'auth_user_policies', 'auth_group_policies',
+		'auth_credentials', 'auth_installation_metadata', 'auth_expired_tokens',
+		'graveler_repositories', 'graveler_branches', 'graveler_tags',
+		'graveler_commits', 'graveler_staging_kv', 'actions_runs',
+		'actions_run_hooks', 'gateway_multiparts')"
 }
