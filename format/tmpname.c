@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "tmpname.h"
@@ -27,6 +28,25 @@ static char *dir_of(const char *path, const char **base)
 	if (slash == path)
 		return strdup("/");
 	return strndup(path, (size_t)(slash - path));
+}
+
+char *kvm_dir_of(const char *path)
+{
+	const char *base;
+
+	return dir_of(path, &base);
+}
+
+uint64_t kvm_free_beside(const char *path)
+{
+	char *dir = kvm_dir_of(path);
+	struct statvfs sv;
+	uint64_t n = 0;
+
+	if (dir != NULL && statvfs(dir, &sv) == 0)
+		n = (uint64_t)sv.f_bavail * sv.f_frsize;
+	free(dir);
+	return n;
 }
 
 int kvm_tmp_create(const char *path, unsigned mode, char **tmp, int *fd,

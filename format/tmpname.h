@@ -18,6 +18,7 @@
 #define KVM_TMPNAME_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kvm/error.h"
 
@@ -37,6 +38,16 @@ int kvm_tmp_create(const char *path, unsigned mode, char **tmp, int *fd,
  * Returns 0 or errno (the message names the directory).
  */
 int kvm_sync_dir_of(const char *path, struct kvm_error *err);
+
+/**
+ * The directory holding @path ("." when it names none), as a new string
+ * the caller frees; NULL when out of memory.
+ */
+char *kvm_dir_of(const char *path);
+
+/** The bytes free for an unprivileged user in the directory of @path;
+ *  0 when it cannot be told. */
+uint64_t kvm_free_beside(const char *path);
 
 /**
  * Remove what runs killed before their rename left beside @path: every

@@ -40,7 +40,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,35 +177,16 @@ static uint64_t lmdb_estimate(uint64_t record_bytes)
 	return record_bytes * MAP_FACTOR + MAP_EXTRA;
 }
 
-/* The directory of the store, as a new string (NULL: out of memory). */
-static char *dir_of(const char *path)
-{
-	char *copy = strdup(path), *dir;
-
-	if (copy == NULL)
-		return NULL;
-	dir = strdup(dirname(copy));
-	free(copy);
-	return dir;
-}
-
 static uint64_t lmdb_free_bytes(const kvm_kv_target *t)
 {
-	char *dir = dir_of(t->where);
-	struct statvfs sv;
-	uint64_t n = 0;
-
-	if (dir != NULL && statvfs(dir, &sv) == 0)
-		n = (uint64_t)sv.f_bavail * sv.f_frsize;
-	free(dir);
-	return n;
+	return kvm_free_beside(t->where);
 }
 
 /* The store is built beside its path: that directory must exist and be
  * writable. */
 static int lmdb_check_writable(kvm_kv_target *t, struct kvm_error *err)
 {
-	char *dir = dir_of(t->where);
+	char *dir = kvm_dir_of(t->where);
 	int e;
 
 	if (dir == NULL)
@@ -365,7 +345,7 @@ static int lmdb_check_unused(kvm_kv_target *t, struct kvm_error *err)
 static int lmdb_lock(kvm_kv_target *t, struct kvm_error *err)
 {
 	struct lmdb *l = L(t);
-	char *dir = dir_of(t->where);
+	char *dir = kvm_dir_of(t->where);
 	int d, e;
 
 	if (dir == NULL)

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <libgen.h>
 #include <limits.h>
 #include <sys/statvfs.h>
 
@@ -23,19 +22,6 @@
 /* What a dry run with the KV flag reports: the tables and their rows, the
  * KV path, where the export would go, and whether the space looks enough.
  * Reads only. */
-/* The bytes free for an unprivileged user in the directory of @path. */
-static uint64_t free_beside(const char *path)
-{
-	char *copy = strdup(path);
-	struct statvfs sv;
-	uint64_t n = 0;
-
-	if (copy != NULL && statvfs(dirname(copy), &sv) == 0)
-		n = (uint64_t)sv.f_bavail * sv.f_frsize;
-	free(copy);
-	return n;
-}
-
 /* The rows of an old table and the bytes it takes on disk. */
 static int table_size(struct session *s, struct kvm_up_plan_table *pt,
                       struct kvm_error *err)
@@ -128,7 +114,7 @@ int kvm_up_plan(struct session *s, const struct kvm_up_opts *o,
 	p->kv_estimate = kv->ops->estimate(bytes);
 	p->kv_free = kv->ops->free_bytes != NULL ? kv->ops->free_bytes(kv) : 0;
 	kvm_kv_close(kv);
-	p->export_free = free_beside(p->export_path);
+	p->export_free = kvm_free_beside(p->export_path);
 	/* Both files exist at once while the store is built; on one file
 	 * system they share its free space. */
 	p->enough = p->kv_free >= p->kv_estimate &&

@@ -605,4 +605,33 @@ want_rc 0
 want_out_grep "^equal$"
 end
 
+begin "18. the store's directory sync fails after its rename (failure point import.renamed): import and up exit 1 and say the new store is in place, never that nothing changed"
+if [ -z "${KVMIGRATE_FP:-}" ] || [ ! -x "$KVMIGRATE_FP" ]; then
+	fail "KVMIGRATE_FP (kvmigrate-fp) is not set"
+else
+	dir=$T/renamed
+	kv=$dir/kv.mdb
+	mkdir "$dir"
+	runc env KVMIGRATE_FAILPOINT=import.renamed=error "$KVMIGRATE_FP" \
+		import -i "$T/base.kvm" --kv "$kv"
+	want_refused 1 "import.renamed"
+	[ -s "$kv" ] || fail "no store at the KV path after the rename"
+	want_err_grep "^hint: the new store is at '$kv', but it may not survive a crash"
+	grep -q "was not changed" "$T/err" && fail "the hint says '$kv' was not changed"
+	clonedb
+	rm -f "$kv"
+	runc env KVMIGRATE_FAILPOINT=import.renamed=error "$KVMIGRATE_FP" \
+		up --kv-enabled --db "$(conn "$db")" --kv "$kv"
+	want_refused 1 "import.renamed"
+	want_row "$db" "8|f"
+	[ -s "$kv" ] || fail "no store at the KV path after the rename"
+	want_err_grep "^hint: the KV store was built, but making it durable failed"
+	grep -q "and so is the KV path" "$T/err" && fail "the hint says the KV path is as it was"
+	runc "$KVMIGRATE" up --kv-enabled --db "$(conn "$db")" --kv "$kv"
+	want_rc 0
+	want_err_has "replacing the store of an interrupted run"
+	want_row "$db" "9|f"
+fi
+end
+
 tap_done
